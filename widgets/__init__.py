@@ -1,0 +1,1 @@
+"""Interactive Jupyter widgets for mstoolkit (the only layer that imports ipywidgets)."""
