@@ -1,0 +1,201 @@
+"""Metrics: known cases for each measure, the style classifier, and identity vs oracle."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mstoolkit.metrics import (
+    StyleClassifier,
+    chroma,
+    chroma_dtw_similarity,
+    content_similarity,
+    descriptors,
+    empty_beat_rate,
+    groove_consistency,
+    note_prf,
+    pitch_class_entropy,
+    polyphony,
+    score_pair,
+    style_profile_similarity,
+    swing_ratio,
+    train_style_classifier,
+)
+from mstoolkit.piece import Note, Piece, TimeSignature
+from mstoolkit.styles import list_styles, render_style
+
+PROGRESSIONS = [(0, "maj"), (5, "maj"), (7, "maj"), (9, "min"), (2, "min"), (4, "min")]
+
+
+def random_chorale(seed: int, n_bars: int = 4, numerator: int = 4) -> Piece:
+    """A chorale-like piece: one chord per beat in four voices, soprano in quarters and eighth pairs."""
+    rng = np.random.default_rng(seed)
+    notes = []
+    for beat in range(n_bars * numerator):
+        t = 12 * beat
+        root, quality = PROGRESSIONS[0] if beat in (0, n_bars * numerator - 1) else PROGRESSIONS[rng.integers(6)]
+        third = 4 if quality == "maj" else 3
+        pcs = [root, (root + third) % 12, (root + 7) % 12]
+        notes.append(Note(t, 12, 36 + (root - 36) % 12 + 12))  # bass, 48-59
+        for low, pc in zip((55, 60), rng.permutation(pcs)[:2]):
+            notes.append(Note(t, 12, low + (int(pc) - low) % 12))  # tenor, alto
+        top = 67 + (int(rng.choice(pcs)) - 67) % 12  # soprano, 67-78
+        if rng.random() < 0.4:  # an eighth pair: chord tone, then a step
+            notes += [Note(t, 6, top), Note(t + 6, 6, top + int(rng.choice([-2, -1, 1, 2])))]
+        else:
+            notes.append(Note(t, 12, top))
+    return Piece(notes, time_signatures=[TimeSignature(0, numerator, 4)], name=f"random{seed}")
+
+
+def eighths(starts_durations, pitch=60):
+    return Piece([Note(s, d, pitch + i % 5) for i, (s, d) in enumerate(starts_durations)])
+
+
+# ----------------------------------------------------------------------------- note F1
+
+
+def test_note_prf_known_cases():
+    p = random_chorale(0)
+    assert note_prf(p, p) == (1.0, 1.0, 1.0)
+    shifted = Piece([Note(n.start + 2, n.duration, n.pitch) for n in p.notes])
+    assert note_prf(shifted, p).f1 == 0.0
+    assert note_prf(shifted, p, onset_tolerance=2).f1 == 1.0
+    assert note_prf(p.transpose(1), p).f1 == 0.0
+    # one-to-one: a doubled note matches once
+    doubled = Piece([Note(0, 12, 60), Note(0, 12, 60)])
+    assert note_prf(doubled, Piece([Note(0, 12, 60)])) == (0.5, 1.0, pytest.approx(2 / 3))
+    # maximal matching: out 1 could take target 0 or 2; out 3 only target 2 -> two matches
+    out, ref = Piece([Note(1, 1, 60), Note(3, 1, 60)]), Piece([Note(0, 1, 60), Note(2, 1, 60)])
+    assert note_prf(out, ref).f1 == 1.0
+    assert note_prf(Piece(), Piece()) == (1.0, 1.0, 1.0) and note_prf(Piece(), p).f1 == 0.0
+    with pytest.raises(ValueError, match="onset_tolerance"):
+        note_prf(p, p, onset_tolerance=-1)
+
+
+# ----------------------------------------------------------------------------- chroma
+
+
+def test_chroma_counts_sounding_ticks_per_pitch_class():
+    c = chroma(Piece([Note(0, 6, 60), Note(3, 3, 64), Note(0, 6, 72)]), step=3)
+    assert c.shape == (12, 2)
+    assert c[0].tolist() == [6.0, 6.0] and c[4].tolist() == [0.0, 3.0] and c.sum() == 15.0
+
+
+def test_chroma_dtw_similarity():
+    p = random_chorale(1)
+    assert chroma_dtw_similarity(p, p) == pytest.approx(1.0)
+    slower = Piece([Note(2 * n.start, 2 * n.duration, n.pitch) for n in p.notes])
+    other = random_chorale(2).transpose(6)
+    assert chroma_dtw_similarity(slower, p) > 0.95  # warping absorbs the tempo change
+    assert chroma_dtw_similarity(other, p) < 0.7
+    assert 0.0 <= chroma_dtw_similarity(Piece([Note(0, 12, 60)]), Piece([Note(0, 12, 61)])) <= 0.01
+
+
+def test_content_similarity():
+    triad = Piece([Note(0, 48, p) for p in (60, 64, 67)])
+    assert content_similarity(triad, triad) == pytest.approx(1.0)
+    assert content_similarity(triad.transpose(12), triad) == pytest.approx(1.0)  # octaves do not matter
+    assert content_similarity(triad.transpose(6), triad) == 0.0  # F# A# C# shares nothing with C E G
+    half = Piece([Note(0, 24, p) for p in (60, 64, 67)])
+    assert content_similarity(half, triad) == pytest.approx(0.5)  # beats 3-4 sound in one piece only
+
+
+# ----------------------------------------------------------------------------- style profiles, swing
+
+
+def test_style_profile_similarity():
+    p = random_chorale(3)
+    assert style_profile_similarity(p, p) == pytest.approx(
+        {"onset_position": 1.0, "onset_duration": 1.0, "onset_velocity": 1.0, "mean": 1.0})
+    straight = eighths([(6 * i, 6) for i in range(8)])
+    swung = eighths([(12 * i + o, d) for i in range(4) for o, d in ((0, 8), (8, 4))])
+    s = style_profile_similarity(swung, straight)
+    assert s["onset_position"] == pytest.approx(0.5)  # the on-beats agree, the off-beats do not
+    assert s["onset_duration"] == 0.0 and s["onset_velocity"] == pytest.approx(0.5)
+
+
+def test_swing_ratio():
+    assert swing_ratio(eighths([(6 * i, 6) for i in range(8)])) == 1.0
+    assert swing_ratio(eighths([(12 * i + o, 4) for i in range(4) for o in (0, 8)])) == 2.0
+    assert swing_ratio(eighths([(12 * i + o, 3) for i in range(4) for o in (0, 9)])) == 3.0
+    assert swing_ratio(eighths([(12 * i, 12) for i in range(4)])) is None  # quarters: no evidence
+    assert swing_ratio(eighths([(3 * i, 3) for i in range(8)])) is None  # sixteenths: no evidence
+    assert swing_ratio(Piece()) is None
+    p = random_chorale(4)
+    assert swing_ratio(p) == 1.0
+    assert swing_ratio(render_style(p, "swing")) == 2.0
+    assert swing_ratio(render_style(p, "shuffle")) == 3.0
+
+
+# ----------------------------------------------------------------------------- MusPy descriptors
+
+
+def test_descriptors_known_values():
+    triad = Piece([Note(0, 48, p) for p in (60, 64, 67)])
+    assert pitch_class_entropy(triad) == pytest.approx(math.log2(3))
+    assert pitch_class_entropy(Piece([Note(12 * i, 12, 60 + i) for i in range(12)])) == pytest.approx(math.log2(12))
+    assert pitch_class_entropy(Piece([Note(0, 12, 60), Note(12, 12, 72)])) == 0.0
+    assert polyphony(triad) == 3.0
+    assert polyphony(Piece([Note(0, 12, 60), Note(0, 6, 64)])) == 1.5
+    assert empty_beat_rate(Piece([Note(0, 12, 60), Note(24, 24, 62)])) == pytest.approx(0.25)  # beat 2 of 4
+    repeated = Piece([Note(48 * b + t, 6, 60) for b in range(4) for t in (0, 6, 24)])
+    assert groove_consistency(repeated) == 1.0
+    alternating = Piece([Note(48 * b + (0 if b % 2 == 0 else 12), 6, 60) for b in range(3)])
+    assert groove_consistency(alternating) == pytest.approx(1 - 2 / 48)
+    assert all(math.isnan(v) for v in descriptors(Piece()).values())
+
+
+# ----------------------------------------------------------------------------- style classifier
+
+
+@pytest.fixture(scope="module")
+def classifier() -> StyleClassifier:
+    meters = [4, 4, 3, 4, 4, 3]
+    train = [(render_style(random_chorale(s, numerator=n), style, seed=s), style)
+             for s, n in enumerate(meters) for style in list_styles()]
+    return train_style_classifier(train)
+
+
+def test_style_classifier_predicts_held_out_pieces(classifier):
+    test = [(render_style(random_chorale(s, numerator=n), style, seed=s), style)
+            for s, n in ((100, 4), (101, 4), (102, 4), (103, 3)) for style in list_styles()]
+    assert classifier.accuracy(test) >= 0.95  # different pieces from the training ones
+
+
+def test_style_classifier_save_load_round_trip(classifier, tmp_path):
+    path = tmp_path / "clf.json"
+    classifier.save(path)
+    loaded = StyleClassifier.load(path)
+    pieces = [render_style(random_chorale(7), s) for s in list_styles()]
+    assert loaded.predict(pieces) == classifier.predict(pieces)
+    np.testing.assert_allclose(loaded.decision(pieces), classifier.decision(pieces))
+    (tmp_path / "bad.json").write_text("{\"classes\": 3}")
+    with pytest.raises(ValueError, match="bad.json: not a style classifier"):
+        StyleClassifier.load(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="at least two styles"):
+        train_style_classifier([(pieces[0], "swing")])
+
+
+# ----------------------------------------------------------------------------- one triplet
+
+
+def test_score_pair_oracle_beats_identity(classifier):
+    window, other = random_chorale(20), random_chorale(21)
+    content = render_style(window, "waltz")
+    for style in ("swing", "alberti"):
+        target, reference = render_style(window, style), render_style(other, style, seed=1)
+        oracle = score_pair(target, target, content, reference, style=style, classifier=classifier)
+        identity = score_pair(content, target, content, reference, style=style, classifier=classifier)
+        assert oracle["note_f1"] == 1.0 and oracle["dtw_similarity"] == pytest.approx(1.0)
+        assert oracle["style_correct"] == 1.0 and identity["style_correct"] == 0.0
+        assert identity["content_similarity"] == pytest.approx(1.0)
+        for key in ("note_f1", "dtw_similarity", "style_profile_similarity"):
+            assert identity[key] < oracle[key] - 0.1, key
+        if style == "swing":
+            assert oracle["swing_ratio_error"] == 0.0 and identity["swing_ratio_error"] == 1.0
+        else:
+            assert oracle["swing_ratio_error"] is None
+    assert set(oracle) >= {"note_f1", "note_precision", "note_recall", "dtw_similarity", "content_similarity",
+                           "style_profile_similarity", "swing_ratio_error", "pitch_class_entropy",
+                           "groove_consistency", "empty_beat_rate", "polyphony"}
