@@ -33,23 +33,41 @@ Snapping to the grid (the same rule for every input):
   program and drum flag (channel 10); music21 parts without a MIDI program get program 0.
 * The first key signature, if any, becomes ``key``, e.g. ``"C major"`` or ``"f# minor"``
   (tonic upper case for major, lower case for minor).
-* MIDI files: tempo, time-signature and key events are read from every track; a note that is
-  never switched off is dropped (pretty_midi's rule).
+* MIDI files: tempo, time-signature and key events are read from every track; a note-on with
+  velocity 0 is a note-off; a note that is never switched off is dropped.
 * music21: repeats are written out, tied notes merged, grace notes skipped, and a pickup bar is
   padded with a leading rest so that bar lines fall where the score has them.
 
 Unreadable, truncated, empty, non-MIDI or out-of-range input and input without any note raise
 :class:`MidiError` naming the source (file name, ``"<bytes>"`` or the given ``name``) and the
 reason. ``Piece([])`` built in code is allowed.
+
+Reading MIDI: files are parsed by symusic (C++, the reader MidiTok uses). Where symusic is not
+installed, where it rejects a file, or where what it reads fails a check (tracks missing from a
+truncated file, no notes, a zero tempo, a time beyond 10 million MIDI ticks, a value out of
+range), the fallback reader -- mido + pretty_midi, pure Python, about 10x slower -- reads the file
+again and either returns the piece or raises the :class:`MidiError` with the reason. The two
+readers agree on files in which no two notes of one pitch overlap on a channel (every file
+:meth:`Piece.to_midi_bytes` writes, for one). Where such notes do overlap, symusic pairs note-ons
+with note-offs first in, first out, while pretty_midi ends all of them at the first note-off;
+the readers also differ for a program change while a note sounds (symusic takes the program at
+the note-on, pretty_midi at the note-off) and for a note-off at its note-on's tick (symusic gives
+a note of 1 grid tick, pretty_midi drops the note).
+
+Writing MIDI: :meth:`Piece.to_midi_bytes` encodes the file itself, byte for byte what mido writes
+for the same messages.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import itertools
 import math
+import operator
 import os
 import re
+import struct
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -108,6 +126,10 @@ class TimeSignature:
         return self.numerator * TICKS_PER_QUARTER * 4 // self.denominator
 
 
+# the order of ``Note``'s fields (how ``order=True`` compares notes), as a fast sort key
+_note_order = operator.attrgetter(*(f.name for f in dataclasses.fields(Note)))
+
+
 def _default_tempos() -> list[TempoChange]:
     return [TempoChange(0, 120.0)]
 
@@ -131,7 +153,7 @@ class Piece:
     name: str = ""
 
     def __post_init__(self) -> None:
-        self.notes = sorted(self.notes)
+        self.notes = sorted(self.notes, key=_note_order)
         self.tempos = sorted(self.tempos) or _default_tempos()
         self.time_signatures = sorted(self.time_signatures) or _default_time_signatures()
 
@@ -269,8 +291,9 @@ class Piece:
         Every time is taken in the file's MIDI ticks and becomes ``round(ticks * 12 /
         resolution)`` grid ticks (halves up), so the tempo never moves a note; the full rule is in
         the module docstring. ``name`` defaults to the file's stem (for bytes: the name of
-        track 0, else ""). Raises :class:`MidiError` naming the source for empty, garbage,
-        truncated, non-MIDI or out-of-range input and for a file without notes.
+        track 0, else ""). Parsed by symusic (C++), with mido + pretty_midi as the fallback (see
+        "Reading MIDI" in the module docstring). Raises :class:`MidiError` naming the source for
+        empty, garbage, truncated, non-MIDI or out-of-range input and for a file without notes.
 
             >>> piece = Piece.from_midi(sample_paths()["bwv66.6"])
         """
@@ -403,23 +426,37 @@ def _round_half_up(x: Fraction | int) -> int:
 
 def _tidy_notes(notes: Iterable[Note]) -> list[Note]:
     """Merge notes sharing (start, pitch, program, is_drum); cut same-pitch overlaps."""
-    merged: dict[tuple, Note] = {}
-    for n in notes:
-        key = (n.program, n.is_drum, n.pitch, n.start)
-        old = merged.get(key)
-        merged[key] = n if old is None else dataclasses.replace(
-            old, duration=max(old.duration, n.duration), velocity=max(old.velocity, n.velocity)
-        )
-    lines = [merged[key] for key in sorted(merged)]  # by (program, is_drum, pitch, start)
-    tidy = []
-    for n, following in zip(lines, lines[1:] + [None]):
-        same_line = following is not None and (
-            (n.program, n.is_drum, n.pitch) == (following.program, following.is_drum, following.pitch)
-        )
-        if same_line and n.end > following.start:  # starts differ after the merge
-            n = dataclasses.replace(n, duration=following.start - n.start)
-        tidy.append(n)
-    return sorted(tidy)
+    return _table_notes(_tidy_table(_note_table(notes)))
+
+
+def _note_table(notes: Iterable[Note]) -> np.ndarray:
+    """Notes as a table (N, 6) of program, is_drum, pitch, start, duration, velocity."""
+    rows = [(n.program, n.is_drum, n.pitch, n.start, n.duration, n.velocity) for n in notes]
+    return np.array(rows, dtype=np.int64).reshape(-1, 6)
+
+
+def _table_notes(table: np.ndarray) -> list[Note]:
+    return [Note(start, duration, pitch, velocity, program, bool(is_drum))
+            for program, is_drum, pitch, start, duration, velocity in table.tolist()]
+
+
+def _tidy_table(table: np.ndarray) -> np.ndarray:
+    """The note rules of :meth:`Piece.normalize` on a note table (N, 6) (see :func:`_note_table`):
+    rows sharing program, is_drum, pitch and start merge into one (the longest duration, the
+    highest velocity); a note still sounding when the next one of its program, is_drum and pitch
+    starts is cut there. The rows come back sorted by program, is_drum, pitch, start."""
+    if not len(table):
+        return table
+    table = table[np.lexsort(table[:, 3::-1].T)]  # (N, 6) by program, is_drum, pitch, start
+    firsts = np.flatnonzero(np.r_[True, (table[1:, :4] != table[:-1, :4]).any(axis=1)])  # (M,) of each merge
+    tidy = table[firsts]  # (M, 6)
+    tidy[:, 4] = np.maximum.reduceat(table[:, 4], firsts)  # longest duration
+    tidy[:, 5] = np.maximum.reduceat(table[:, 5], firsts)  # highest velocity
+    next_start = np.r_[tidy[1:, 3], 0]  # (M,) start of the next row
+    same_line = np.r_[(tidy[1:, :3] == tidy[:-1, :3]).all(axis=1), False]  # (M,) next row: same program, drum, pitch
+    cut = same_line & (tidy[:, 3] + tidy[:, 4] > next_start)  # (M,)
+    tidy[cut, 4] = next_start[cut] - tidy[cut, 3]
+    return tidy
 
 
 def _tidy_changes(changes: Iterable, value: Callable) -> list:
@@ -438,6 +475,9 @@ def _tidy_changes(changes: Iterable, value: Callable) -> list:
 _KEY_RE = re.compile(r"([A-Ga-g])([#b]?) (major|minor)", re.IGNORECASE)
 _MAJOR_TONICS = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 _MINOR_TONICS = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B"]
+# the tonics MIDI key signatures spell, by sharps + 7 (sharps -7..7, flats negative)
+_MAJOR_BY_SHARPS = ["Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#"]
+_MINOR_BY_SHARPS = ["Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#"]
 
 
 def _parse_key(key: str) -> tuple[str, bool] | None:
@@ -458,21 +498,19 @@ def _key_name(pitch_class: int, minor: bool, spelling: str | None = None) -> str
     return f"{spelling.lower()} minor" if minor else f"{spelling} major"
 
 
-def _mido_key(key: str) -> str:
-    """'Bb major' -> 'Bb', 'f# minor' -> 'F#m' (respelled if mido lacks that spelling)."""
-    import mido
-
+def _key_sharps(key: str) -> tuple[int, int]:
+    """'Bb major' -> (-2, 0), 'f# minor' -> (3, 1): the sharps (flats < 0) and mode of a MIDI key
+    signature; a tonic no key signature spells (e.g. 'A#' major) is written as its enharmonic ('Bb')."""
     tonic, minor = _parse_key(key)
-    name = tonic + ("m" if minor else "")
-    try:
-        mido.MetaMessage("key_signature", key=name)
-    except ValueError:  # e.g. 'A#' major: write its enharmonic 'Bb'
-        name = (_MINOR_TONICS if minor else _MAJOR_TONICS)[_pitch_class(tonic)] + ("m" if minor else "")
-    return name
+    spellings = _MINOR_BY_SHARPS if minor else _MAJOR_BY_SHARPS
+    if tonic not in spellings:
+        tonic = (_MINOR_TONICS if minor else _MAJOR_TONICS)[_pitch_class(tonic)]
+    return spellings.index(tonic) - 7, int(minor)
 
 
 # --------------------------------------------------------------------------- MIDI in
 _CONDUCTOR_EVENTS = ("set_tempo", "time_signature", "key_signature")
+_MAX_MIDI_TICK = 10_000_000  # pretty_midi's limit: a later time means a corrupt file
 
 
 def _read_source(source: MidiSource, name: str | None) -> tuple[bytes, str, str]:
@@ -498,13 +536,135 @@ def _read_source(source: MidiSource, name: str | None) -> tuple[bytes, str, str]
 
 
 def _from_midi_bytes(data: bytes, label: str, name: str) -> Piece:
-    import mido
-    import pretty_midi
-
     if not data:
         raise MidiError(f"{label}: empty input (0 bytes), not a MIDI file")
     if not data.startswith(b"MThd"):
         raise MidiError(f"{label}: not a MIDI file (it starts with {data[:8]!r}, not the 'MThd' header)")
+    piece = _from_midi_symusic(data, label, name)
+    return piece if piece is not None else _from_midi_mido(data, label, name)
+
+
+def _from_midi_symusic(data: bytes, label: str, name: str) -> Piece | None:
+    """The piece read by symusic (C++), or None where symusic is not installed, rejects the data or
+    gives a score that fails a check: then the mido reader reads the file or names the reason."""
+    try:
+        import symusic
+    except ImportError:
+        return None
+    chunks = _track_chunks(data)
+    if chunks is None:  # truncated: symusic may read the tracks that are there without a word
+        return None
+    try:
+        score = symusic.Score.from_midi(data)
+    except Exception:  # symusic raises RuntimeError in its own words for any damage
+        return None
+    tpq = score.tpq
+    tracks = [(track.notes.numpy(), track.program, track.is_drum) for track in score.tracks if len(track.notes)]
+    tempos, sigs, keys = score.tempos.numpy(), score.time_signatures.numpy(), score.key_signatures.numpy()
+    if tpq <= 0 or not tracks or (tempos["mspq"] <= 0).any():  # SMPTE, no notes, a zero tempo
+        return None
+    starts = np.concatenate([arrays["time"] for arrays, _, _ in tracks]).astype(np.int64)  # (notes,)
+    ends = starts + np.concatenate([arrays["duration"] for arrays, _, _ in tracks])  # (notes,)
+    times = np.concatenate([starts, ends, tempos["time"], sigs["time"], keys["time"]])  # (events,)
+    if times.min() < 0 or times.max() > _MAX_MIDI_TICK:  # a corrupt time (pretty_midi's limit)
+        return None
+    starts, ends = _midi_to_grid(starts, tpq), _midi_to_grid(ends, tpq)
+    notes = np.stack([  # (notes, 6): see _note_table
+        np.concatenate([np.full(len(arrays["time"]), program) for arrays, program, _ in tracks]),
+        np.concatenate([np.full(len(arrays["time"]), is_drum) for arrays, _, is_drum in tracks]),
+        np.concatenate([arrays["pitch"] for arrays, _, _ in tracks]),
+        starts,
+        np.maximum(ends - starts, 1),  # a note lasts at least 1 tick
+        np.concatenate([arrays["velocity"] for arrays, _, _ in tracks]),
+    ], axis=1).astype(np.int64)
+    tempo_list = [TempoChange(tick, round(60e6 / mspq, 3))
+                  for tick, mspq in zip(_midi_to_grid(tempos["time"], tpq).tolist(), tempos["mspq"].tolist())]
+    sig_list = [TimeSignature(tick, numerator, denominator) for tick, numerator, denominator in zip(
+        _midi_to_grid(sigs["time"], tpq).tolist(), sigs["numerator"].tolist(), sigs["denominator"].tolist())]
+    key = None
+    if len(keys["time"]):
+        first = int(np.argmin(keys["time"]))
+        sharps, minor = int(keys["key"][first]), int(keys["tonality"][first])
+        if not (-7 <= sharps <= 7 and minor in (0, 1)):
+            return None
+        tonic = (_MINOR_BY_SHARPS if minor else _MAJOR_BY_SHARPS)[sharps + 7]
+        key = _key_name(_pitch_class(tonic), bool(minor), tonic)
+    try:
+        return _snapped_piece(notes, tempo_list, sig_list, key, name or _track_name(chunks[0]), label)
+    except MidiError:  # e.g. a 3/64 time signature: the mido reader words the reason
+        return None
+
+
+def _midi_to_grid(midi_ticks: np.ndarray, resolution: int) -> np.ndarray:
+    """MIDI ticks -> grid ticks: ``midi_ticks * 12 / resolution`` rounded, halves up."""
+    return (2 * TICKS_PER_QUARTER * midi_ticks.astype(np.int64) + resolution) // (2 * resolution)
+
+
+def _track_chunks(data: bytes) -> list[bytes] | None:
+    """The bodies of the ``MTrk`` chunks the header announces (other chunks are skipped), or None if
+    the data ends before them."""
+    if len(data) < 14:
+        return None
+    header_size, n_tracks = int.from_bytes(data[4:8], "big"), int.from_bytes(data[10:12], "big")
+    chunks, pos = [], 8 + header_size
+    while len(chunks) < n_tracks:
+        size = int.from_bytes(data[pos + 4:pos + 8], "big")
+        if pos + 8 + size > len(data):
+            return None
+        if data[pos:pos + 4] == b"MTrk":
+            chunks.append(data[pos + 8:pos + 8 + size])
+        pos += 8 + size
+    return chunks
+
+
+def _track_name(chunk: bytes) -> str:
+    """The text of the first track-name event of one track chunk, else "" (symusic drops tracks
+    without notes, and with them the conductor track's name).
+
+        >>> _track_name(bytes([0, 0xFF, 0x03, 2]) + b"hi")
+        'hi'
+    """
+    pos, status = 0, 0
+    try:
+        while pos < len(chunk):
+            pos = _read_varlen(chunk, pos)[1]  # delta time
+            byte = chunk[pos]
+            if byte == 0xFF:  # meta event: FF type length data
+                length, data_pos = _read_varlen(chunk, pos + 2)
+                if chunk[pos + 1] == 0x03:
+                    return chunk[data_pos:data_pos + length].decode("latin-1")
+                pos = data_pos + length
+            elif byte in (0xF0, 0xF7):  # sysex: F0 length data
+                length, data_pos = _read_varlen(chunk, pos + 1)
+                pos, status = data_pos + length, 0
+            else:  # channel message, perhaps in running status (no status byte)
+                if byte >= 0x80:
+                    status, pos = byte, pos + 1
+                if not 0x80 <= status < 0xF0:
+                    return ""
+                pos += 1 if 0xC0 <= status < 0xE0 else 2
+    except IndexError:  # the chunk ends inside an event
+        pass
+    return ""
+
+
+def _read_varlen(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after it) of a MIDI variable-length number starting at ``pos``."""
+    value = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, pos
+
+
+def _from_midi_mido(data: bytes, label: str, name: str) -> Piece:
+    """The fallback reader (mido + pretty_midi, pure Python): used where symusic is not installed,
+    and for files symusic rejects, to read them or to name the reason."""
+    import mido
+    import pretty_midi
+
     try:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except Exception as e:  # mido raises EOFError, OSError, ValueError, KeyError, IndexError ...
@@ -573,7 +733,7 @@ def _from_pretty_midi(pm: "pretty_midi.PrettyMIDI", name: str, label: str) -> Pi
     if pm.key_signature_changes:
         number = pm.key_signature_changes[0].key_number
         key = _key_name(number % 12, number >= 12)
-    return _snapped_piece(notes, tempos, sigs, key, name, label)
+    return _snapped_piece(_note_table(notes), tempos, sigs, key, name, label)
 
 
 def _grid_ticks(pm: "pretty_midi.PrettyMIDI", seconds: np.ndarray, label: str) -> np.ndarray:
@@ -588,57 +748,91 @@ def _grid_ticks(pm: "pretty_midi.PrettyMIDI", seconds: np.ndarray, label: str) -
     return (2 * TICKS_PER_QUARTER * midi_ticks + pm.resolution) // (2 * pm.resolution)
 
 
-def _snapped_piece(notes: list[Note], tempos: list[TempoChange], sigs: list[TimeSignature],
+def _snapped_piece(notes: np.ndarray, tempos: list[TempoChange], sigs: list[TimeSignature],
                    key: str | None, name: str, label: str) -> Piece:
-    """The piece a converter returns: tidied, with 120 bpm and 4/4 where the source gives none."""
-    if not notes:
+    """The piece a converter returns from its note table (N, 6) (see :func:`_note_table`): tidied,
+    with 120 bpm and 4/4 where the source gives none."""
+    if not len(notes):
         raise MidiError(f"{label}: contains no notes")
     tempos = _tidy_changes([TempoChange(0, 120.0)] + tempos, lambda t: t.bpm)  # a source tempo at 0 wins
     sigs = _tidy_changes([TimeSignature(0, 4, 4)] + sigs, lambda ts: (ts.numerator, ts.denominator))
-    return Piece(_tidy_notes(notes), tempos, sigs, key, name).validate(label)
+    return Piece(_table_notes(_tidy_table(notes)), tempos, sigs, key, name).validate(label)
 
 
 # --------------------------------------------------------------------------- MIDI out
 def _to_midi_bytes(piece: Piece) -> bytes:
-    import mido
     import pretty_midi
 
     label = piece.name or "piece"
-    piece = piece.validate(label).normalize()
+    notes = _tidy_table(_note_table(piece.validate(label).notes))  # (N, 6): the notes of normalize()
+    piece = piece.replace(notes=[]).normalize()  # its tempos and time signatures
     scale = MIDI_RESOLUTION // TICKS_PER_QUARTER
     try:
-        conductor = [(0, mido.MetaMessage("track_name", name=piece.name))]
-        if piece.key is not None:
-            conductor.append((0, mido.MetaMessage("key_signature", key=_mido_key(piece.key))))
-        for ts in piece.time_signatures:
-            conductor.append((ts.tick * scale, mido.MetaMessage(
-                "time_signature", numerator=ts.numerator, denominator=ts.denominator)))
-        for t in piece.tempos:
-            conductor.append((t.tick * scale, mido.MetaMessage("set_tempo", tempo=round(60e6 / t.bpm))))
-    except ValueError as e:  # e.g. a tempo below 3.6 bpm or a numerator above 255
-        raise MidiError(f"{label}: cannot be written as MIDI ({e})") from e
-    tracks = [_midi_track(sorted(conductor, key=lambda te: te[0]))]
+        name = piece.name.encode("latin-1")  # the charset of MIDI text events (as mido reads them)
+    except UnicodeEncodeError as e:
+        raise MidiError(f"{label}: cannot be written as MIDI (the name is not Latin-1 text: {e})") from e
+    conductor = [(0, _meta_event(0x03, name))]
+    if piece.key is not None:
+        sharps, minor = _key_sharps(piece.key)
+        conductor.append((0, _meta_event(0x59, bytes([sharps & 0xFF, minor]))))
+    for ts in piece.time_signatures:
+        if ts.numerator > 255:
+            raise MidiError(f"{label}: cannot be written as MIDI (time signature numerator {ts.numerator} > 255)")
+        exponent = ts.denominator.bit_length() - 1  # 8 -> 3
+        conductor.append((ts.tick * scale, _meta_event(0x58, bytes([ts.numerator, exponent, 24, 8]))))
+    for t in piece.tempos:
+        tempo = round(60e6 / t.bpm)  # microseconds per quarter note, 3 bytes
+        if not 0 < tempo <= 0xFFFFFF:
+            raise MidiError(f"{label}: cannot be written as MIDI (tempo {t.bpm} bpm: MIDI holds 3.58 to 1.2e8 bpm)")
+        conductor.append((t.tick * scale, _meta_event(0x51, tempo.to_bytes(3, "big"))))
+    tracks = [_track_bytes(sorted(conductor, key=lambda te: te[0]))]
     channels = itertools.cycle([c for c in range(16) if c != 9])  # more than 15 programs share channels
-    for (is_drum, program), group in itertools.groupby(
-        sorted(piece.notes, key=lambda n: (n.is_drum, n.program)), key=lambda n: (n.is_drum, n.program)
-    ):
+    for is_drum, program in sorted(set(zip(notes[:, 1].tolist(), notes[:, 0].tolist()))):
         channel = 9 if is_drum else next(channels)
         title = "Drums" if is_drum else pretty_midi.program_to_instrument_name(program)
-        track = mido.MidiTrack([mido.MetaMessage("track_name", name=title),
-                                mido.Message("program_change", program=program, channel=channel)])
-        # (tick, is_on, pitch, velocity): at one tick note-offs come before note-ons
-        events = sorted(e for n in group for e in ((n.start, 1, n.pitch, n.velocity), (n.end, 0, n.pitch, 0)))
-        last = 0
-        for tick, is_on, pitch, velocity in events:
-            kind = "note_on" if is_on else "note_off"
-            track.append(mido.Message(kind, note=pitch, velocity=velocity, channel=channel, time=(tick - last) * scale))
-            last = tick
-        tracks.append(track)
-    midi = mido.MidiFile(type=1, ticks_per_beat=MIDI_RESOLUTION)
-    midi.tracks = tracks
-    out = io.BytesIO()
-    midi.save(file=out)
-    return out.getvalue()
+        group = notes[(notes[:, 0] == program) & (notes[:, 1] == is_drum)]  # (n, 6)
+        n = len(group)
+        ticks = np.r_[group[:, 3], group[:, 3] + group[:, 4]] * scale  # (2n,): note-ons, then note-offs
+        is_on, pitches = np.r_[np.ones(n, int), np.zeros(n, int)], np.r_[group[:, 2], group[:, 2]]  # (2n,)
+        velocities = np.r_[group[:, 5], np.zeros(n, int)]  # (2n,)
+        order = np.lexsort((velocities, pitches, is_on, ticks))  # by tick; at one tick note-offs first
+        status = np.where(is_on, 0x90 | channel, 0x80 | channel)  # (2n,)
+        tracks.append(_track_bytes(
+            [(0, _meta_event(0x03, title.encode("latin-1"))), (0, bytes([0xC0 | channel, program]))]
+            + [(tick, bytes(event)) for tick, event in zip(
+                ticks[order].tolist(), np.stack([status, pitches, velocities], axis=1)[order].tolist())]
+        ))
+    header = b"MThd" + struct.pack(">IHHH", 6, 1, len(tracks), MIDI_RESOLUTION)
+    return header + b"".join(b"MTrk" + struct.pack(">I", len(track)) + track for track in tracks)
+
+
+def _meta_event(kind: int, data: bytes) -> bytes:
+    return bytes([0xFF, kind]) + _varlen_bytes(len(data)) + data
+
+
+def _track_bytes(events: list[tuple[int, bytes]]) -> bytes:
+    """One ``MTrk`` chunk body from (absolute MIDI tick, event bytes) in time order: delta times,
+    running status (a channel status byte equal to the last one is left out) and end of track --
+    byte for byte what mido writes for the same messages."""
+    out, last, running = bytearray(), 0, None
+    for tick, event in events:
+        out += _varlen_bytes(tick - last)
+        out += event[1:] if event[0] == running else event
+        running = event[0] if event[0] < 0xF0 else None
+        last = tick
+    out += b"\x00\xff\x2f\x00"  # end of track
+    return bytes(out)
+
+
+@functools.lru_cache(maxsize=4096)  # the same delta times recur all through a piece
+def _varlen_bytes(value: int) -> bytes:
+    """A MIDI variable-length number: 7 bits a byte, most significant first, high bit = more follow."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
 
 
 # --------------------------------------------------------------------------- music21
@@ -685,7 +879,8 @@ def _from_music21(s: "music21.stream.Stream", name: str | None) -> Piece:
                         notes.append(Note(start, duration, pitch, velocity, program, is_drum))
     except exceptions21.Music21Exception as e:
         raise MidiError(f"{label}: music21 could not read the stream ({type(e).__name__}: {e})") from e
-    return _snapped_piece(notes, tempos, sigs, _music21_key_name(found_key), name if name is not None else title, label)
+    key_name = _music21_key_name(found_key)
+    return _snapped_piece(_note_table(notes), tempos, sigs, key_name, name if name is not None else title, label)
 
 
 def _music21_sounds(el, part_is_drum: bool) -> list[tuple[int, int, bool]]:

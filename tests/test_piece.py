@@ -7,7 +7,6 @@ import io
 import subprocess
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import mido
 import pretty_midi
@@ -23,6 +22,8 @@ from mstoolkit.piece import (
     Piece,
     TempoChange,
     TimeSignature,
+    _from_midi_mido,
+    _from_midi_symusic,
     load_piece,
     sample_paths,
     samples_dir,
@@ -49,6 +50,20 @@ def via_bytes(p: Piece) -> Piece:
 
 def via_music21(p: Piece) -> Piece:
     return Piece.from_music21(p.to_music21())
+
+
+def read_both(data: bytes, name: str = "") -> tuple[Piece, Piece]:
+    """The piece as the symusic reader and as the fallback (mido + pretty_midi) reader give it."""
+    fast = _from_midi_symusic(data, "<bytes>", name)
+    assert fast is not None, "symusic did not read the file"
+    return fast, _from_midi_mido(data, "<bytes>", name)
+
+
+def mido_rewrite(data: bytes) -> bytes:
+    """The file parsed and saved again by mido: the bytes mido writes for the same messages."""
+    out = io.BytesIO()
+    mido.MidiFile(file=io.BytesIO(data)).save(file=out)
+    return out.getvalue()
 
 
 ROUTES = {  # name -> (piece, tmp_path) -> piece read back
@@ -134,6 +149,34 @@ def test_random_pieces_round_trip_through_midi(data):
     key_name = data.draw(st.sampled_from([None, "C major", "a minor", "F# major", "eb minor", "Bb major"]))
     piece = Piece(notes, tempos, sigs, key_name, "random").normalize()
     assert_same_piece(via_bytes(piece), piece)
+    data = piece.to_midi_bytes()
+    assert mido_rewrite(data) == data
+    fast, fallback = read_both(data)
+    assert fast == fallback
+
+
+def _plain_tidy(notes: list[Note]) -> list[Note]:
+    """The note rules of ``normalize`` written plainly, one note at a time."""
+    merged: dict[tuple, Note] = {}
+    for n in notes:
+        key = (n.program, n.is_drum, n.pitch, n.start)
+        old = merged.get(key, n)
+        merged[key] = dataclasses.replace(n, duration=max(old.duration, n.duration),
+                                          velocity=max(old.velocity, n.velocity))
+    tidy = []
+    for n in merged.values():
+        later = [m.start for m in merged.values()
+                 if (m.program, m.is_drum, m.pitch) == (n.program, n.is_drum, n.pitch) and m.start > n.start]
+        tidy.append(dataclasses.replace(n, duration=min([n.duration] + [s - n.start for s in later])))
+    return sorted(tidy)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.builds(Note, start=st.integers(0, 30), duration=st.integers(1, 20), pitch=st.integers(60, 62),
+                          velocity=st.integers(1, 127), program=st.sampled_from([0, 1]), is_drum=st.booleans()),
+                max_size=40))
+def test_normalize_follows_the_rule(notes):
+    assert Piece(notes).normalize().notes == _plain_tidy(notes)
 
 
 def test_to_midi_writes_the_normalized_piece():
@@ -263,8 +306,8 @@ def test_off_grid_tempo_and_meter_events_are_snapped_and_read_from_any_track():
 
 
 # ----------------------------------------------------------------------------- bad input
-def _midi_bytes(*tracks: list, resolution: int = 96) -> bytes:
-    mid = mido.MidiFile(ticks_per_beat=resolution)
+def _midi_bytes(*tracks: list, resolution: int = 96, midi_type: int = 1) -> bytes:
+    mid = mido.MidiFile(ticks_per_beat=resolution, type=midi_type)
     mid.tracks += [mido.MidiTrack(t) for t in tracks]
     out = io.BytesIO()
     mid.save(file=out)
@@ -397,9 +440,129 @@ def test_bytes_take_their_name_from_track_0():
 
 def test_import_is_light():
     code = ("import sys, mstoolkit.piece; "
-            "print(sorted(m for m in ('music21', 'pretty_midi', 'mido') if m in sys.modules))")
+            "print(sorted(m for m in ('music21', 'pretty_midi', 'mido', 'symusic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- the two MIDI readers
+def test_readers_agree_on_samples(sample_path):
+    fast, fallback = read_both(sample_path.read_bytes(), sample_path.stem)
+    assert fast == fallback == Piece.from_midi(sample_path)
+
+
+def test_readers_agree_on_hand_made_pieces(hand_piece):
+    from music21 import midi
+
+    for data in (hand_piece.to_midi_bytes(),
+                 midi.translate.streamToMidiFile(hand_piece.to_music21()).writestr()):  # music21's own writer
+        fast, fallback = read_both(data)
+        assert fast == fallback
+        assert fast.notes == hand_piece.notes
+
+
+def test_readers_agree_on_files_from_other_writers():
+    """Off-grid times at 220 ticks per quarter (pretty_midi's writer), format 0 and 2, running
+    status, channels and programs sharing a track, conductor events in a note track, a track name
+    after note events (in running status)."""
+    on = lambda pitch, channel=0, velocity=80: mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)
+    off = lambda pitch, channel=0: mido.Message("note_off", note=pitch, channel=channel)
+    tracks = [
+        [mido.Message("program_change", program=40), mido.Message("program_change", program=33, channel=3),
+         on(60), on(64), on(40, channel=3), on(36, channel=9), mido.MetaMessage("track_name", name="late name", time=5),
+         off(60).copy(time=91), off(64), on(62, velocity=0), off(40, channel=3), off(36, channel=9).copy(time=7)],
+        [mido.MetaMessage("set_tempo", tempo=750_000, time=48), mido.MetaMessage("key_signature", key="Gb"),
+         mido.MetaMessage("time_signature", numerator=6, denominator=8), on(64), off(64).copy(time=200)],
+    ]
+    files = [_midi_bytes(*tracks), _midi_bytes(tracks[0] + tracks[1], midi_type=0), _midi_bytes(*tracks, midi_type=2)]
+    pm = pretty_midi.PrettyMIDI(resolution=220, initial_tempo=133.0)
+    inst = pretty_midi.Instrument(program=11)
+    inst.notes = [pretty_midi.Note(90, 60 + i % 7, 0.123 * i, 0.123 * i + 0.3) for i in range(40)]
+    pm.instruments.append(inst)
+    out = io.BytesIO()
+    pm.write(out)
+    files.append(out.getvalue())
+    for data in files:
+        fast, fallback = read_both(data)
+        assert fast == fallback and len(fast) > 0
+    assert Piece.from_midi(files[0]).name == "late name" and Piece.from_midi(files[1]).key == "Gb major"
+
+
+def test_where_the_readers_differ_as_documented():
+    """Overlapping notes of one pitch on one channel: symusic pairs note-ons and note-offs first in,
+    first out; pretty_midi ends every sounding note of the pitch at the first note-off. A
+    note-off at its note-on's tick: symusic gives a 1-tick note, pretty_midi drops the note."""
+    overlap = _midi_bytes([
+        mido.Message("note_on", note=60, velocity=80), mido.Message("note_on", note=60, velocity=90, time=24),
+        mido.Message("note_off", note=60, time=24), mido.Message("note_off", note=60, time=24)])
+    fast, fallback = read_both(overlap)  # at 96 ticks per quarter: ons at 0 and 3, offs at 6 and 9 grid ticks
+    assert fast.notes == [Note(0, 3, 60, 80), Note(3, 6, 60, 90)]  # 0-6 cut at 3, then 3-9
+    assert fallback.notes == [Note(0, 3, 60, 80), Note(3, 3, 60, 90)]  # both end at 6
+    instant = _midi_bytes(_note_events([(0, 96)], pitch=67) + [
+        mido.Message("note_on", note=60, velocity=80, time=48), mido.Message("note_off", note=60)])
+    fast, fallback = read_both(instant)
+    assert fast.notes == [Note(0, 12, 67, 80), Note(18, 1, 60, 80)] and fallback.notes == [Note(0, 12, 67, 80)]
+
+
+def test_the_fallback_reader_serves_without_symusic(monkeypatch):
+    want = {name: Piece.from_midi(path) for name, path in SAMPLE_PATHS.items()}
+    monkeypatch.setitem(sys.modules, "symusic", None)  # `import symusic` now raises ImportError
+    assert _from_midi_symusic(SAMPLE_PATHS["bwv438"].read_bytes(), "<bytes>", "") is None
+    assert {name: Piece.from_midi(path) for name, path in SAMPLE_PATHS.items()} == want
+
+
+def test_symusic_reads_well_formed_files(monkeypatch, sample_path):
+    """The fallback reader is not called for a good file (it would be 10x slower)."""
+    def no_fallback(*args):
+        raise AssertionError("the fallback reader was called")
+
+    monkeypatch.setattr("mstoolkit.piece._from_midi_mido", no_fallback)
+    assert len(Piece.from_midi(sample_path)) > 100
+
+
+@pytest.mark.parametrize("case", BAD_BYTES)
+def test_bad_bytes_give_the_same_error_without_symusic(case, monkeypatch):
+    data, reason = BAD_BYTES[case]
+    monkeypatch.setitem(sys.modules, "symusic", None)
+    with pytest.raises(MidiError, match=f"<bytes>: .*{reason}"):
+        Piece.from_midi(data)
+
+
+def test_files_symusic_rejects_are_read_by_the_fallback():
+    data = _sample_bytes()
+    longer_header = data[:4] + b"\x00\x00\x00\x08" + data[8:14] + b"\x00\x00" + data[14:]  # legal, rare
+    assert Piece.from_midi(longer_header) == Piece.from_midi(data)
+
+
+def test_a_missing_track_is_an_error_not_a_smaller_piece():
+    notes = _note_events([(0, 96)])
+    data = _midi_bytes(notes, notes, notes)
+    with pytest.raises(MidiError, match="<bytes>: .*truncated"):
+        Piece.from_midi(data[:data.rindex(b"MTrk")])
+
+
+def test_unknown_chunks_are_skipped():
+    """The MIDI standard asks readers to skip chunks they do not know (symusic does; mido would not)."""
+    data = _sample_bytes()
+    track = data.index(b"MTrk")
+    with_alien = data[:track] + b"XTRA\x00\x00\x00\x03abc" + data[track:]
+    assert Piece.from_midi(with_alien) == Piece.from_midi(data)
+
+
+# ----------------------------------------------------------------------------- the MIDI writer
+def test_written_bytes_are_what_mido_writes(hand_piece):
+    data = hand_piece.to_midi_bytes()
+    assert mido_rewrite(data) == data
+
+
+@pytest.mark.parametrize("change, reason", [
+    (dict(time_signatures=[TimeSignature(0, 300, 4)]), "numerator 300 > 255"),
+    (dict(tempos=[TempoChange(0, 3.0)]), "tempo 3.0 bpm"),
+    (dict(name="\u591c\u66f2"), "not Latin-1"),
+])
+def test_what_midi_cannot_hold_raises_midi_error(change, reason):
+    with pytest.raises(MidiError, match=f"cannot be written as MIDI .*{reason}"):
+        Piece([Note(0, 12, 60)]).replace(**change).to_midi_bytes()
 
 
 # ----------------------------------------------------------------------------- music21 details
