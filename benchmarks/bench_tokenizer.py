@@ -8,7 +8,7 @@ programs, tempo and time-signature tokens.
 Rows (ms per file, best of ``--repeats`` passes over all files, the two tokenizers interleaved):
 
 - ``encode (in memory)``: ours from a ``Piece``, MidiTok from a ``symusic.Score`` already parsed;
-- ``MIDI bytes -> object``: ``load_piece(bytes)`` (mido + pretty_midi) vs ``symusic.Score.from_midi``;
+- ``MIDI bytes -> object``: ``load_piece(bytes)`` (symusic, mido fallback) vs ``symusic.Score.from_midi``;
 - ``encode (from MIDI bytes)``: both of the above together, end to end;
 - ``decode (to object)``: ids -> ``Piece`` vs ids -> ``symusic.Score``;
 - ``decode (to MIDI bytes)``: plus writing MIDI (``to_midi_bytes`` vs ``dumps_midi``).
