@@ -1,0 +1,157 @@
+"""Model checkpoints: ``config.json`` + ``model.safetensors`` (no pickle: loading never runs code from
+the file), shipped checkpoints by name, the in-memory ``"debug"`` model, and CPU int8 quantization.
+
+    >>> save_pretrained(model, "runs/swing")                      # or model.save_pretrained(...)
+    >>> model = load_pretrained("runs/swing")                     # or MusicStyleTransformer.from_pretrained
+    >>> model = load_pretrained("demo")                           # data_samples/checkpoints/demo/
+    >>> small = quantize_int8(model)                              # CPU inference, Linear layers in int8
+
+A checkpoint directory holds ``config.json`` (``{"format": "mstoolkit.MusicStyleTransformer",
+"version": 1, "dtype": "float32", "config": {...ModelConfig...}}``) and ``model.safetensors``.
+Anything wrong in either file (bad JSON, unknown config fields, a truncated or non-safetensors
+file, missing or unexpected tensors, wrong shapes) raises ValueError naming the file and the reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from mstoolkit.model import ModelConfig, MusicStyleTransformer
+
+CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+FORMAT, VERSION = "mstoolkit.MusicStyleTransformer", 1
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data_samples" / "checkpoints"
+
+
+def save_pretrained(model: MusicStyleTransformer, directory: str | os.PathLike, *,
+                    dtype: torch.dtype | None = None) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if needed).
+
+    ``dtype`` (e.g. ``torch.float16``) stores the weights in that precision: half the size of float32.
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
+    dtype_name = str(dtype or model.target_emb.weight.dtype).removeprefix("torch.")
+    meta = {"format": FORMAT, "version": VERSION, "dtype": dtype_name, "config": model.config.to_dict()}
+    save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+    (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+    return directory
+
+
+def resolve(path_or_name: str | os.PathLike) -> Path:
+    """A checkpoint directory: ``path_or_name`` itself, or ``data_samples/checkpoints/<name>``."""
+    path = Path(path_or_name)
+    if path.is_dir():
+        return path
+    shipped = SHIPPED_DIR / str(path_or_name)
+    if shipped.is_dir():
+        return shipped
+    available = sorted(p.name for p in SHIPPED_DIR.iterdir() if p.is_dir()) if SHIPPED_DIR.is_dir() else []
+    raise FileNotFoundError(f"checkpoint {str(path_or_name)!r}: not a directory, and not a shipped checkpoint "
+                            f"in {SHIPPED_DIR} (available: {available or 'none'}; 'debug' builds a random "
+                            "test model in memory)")
+
+
+def load_pretrained(path_or_name: str | os.PathLike, *, device: str | torch.device = "cpu",
+                    dtype: torch.dtype | None = None) -> MusicStyleTransformer:
+    """Load a checkpoint directory or shipped name; ``"debug"`` builds the tiny test model in memory.
+
+    The model is returned in eval mode, in float32 unless ``dtype`` is given (float16 weights are
+    up-cast, so a half-size file serves CPU inference too).
+    """
+    if str(path_or_name) == "debug":
+        return debug_model().to(device=device, dtype=dtype)
+    directory = resolve(path_or_name)
+    config = read_config(directory / CONFIG_NAME)
+    state = read_weights(directory / WEIGHTS_NAME)
+    model = MusicStyleTransformer(config)
+    expected = model.state_dict()
+    weights = directory / WEIGHTS_NAME
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{weights}: tensors do not match the model in {CONFIG_NAME}: "
+                         f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
+                         f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+             for k, v in expected.items() if state[k].shape != v.shape]
+    if wrong:
+        raise ValueError(f"{weights}: tensor shapes do not match the model in {CONFIG_NAME}: {wrong[:5]}")
+    not_float = [k for k, v in state.items() if not v.is_floating_point()]
+    if not_float:
+        raise ValueError(f"{weights}: expected floating-point tensors, got {not_float[:5]}")
+    model.load_state_dict(state)
+    return model.to(device=device, dtype=dtype or torch.float32).eval()
+
+
+def read_config(path: Path) -> ModelConfig:
+    """The :class:`ModelConfig` of a ``config.json``; ValueError naming the file on any problem."""
+    if not path.is_file():
+        raise ValueError(f"{path}: missing (a checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME})")
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("config"), dict):
+        raise ValueError(f"{path}: not an mstoolkit model config (expected format {FORMAT!r} and a 'config' object)")
+    if meta.get("version") != VERSION:
+        raise ValueError(f"{path}: config version {meta.get('version')!r}, this mstoolkit reads version {VERSION}")
+    try:
+        return ModelConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: invalid model config: {err}") from err
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (CPU); ValueError naming the file if it is missing or unreadable."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise ValueError(f"{path}: missing (a checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME})")
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types for truncated or foreign files
+        raise ValueError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from err
+
+
+def debug_model(**overrides) -> MusicStyleTransformer:
+    """The ``"debug"`` preset with fixed random weights (seed 0), built in memory, in eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return MusicStyleTransformer(ModelConfig.preset("debug", **overrides)).eval()
+
+
+def quantize_int8(model: MusicStyleTransformer) -> nn.Module:
+    """A copy for CPU inference with every ``nn.Linear`` in dynamic int8 (weights int8, activations
+    quantized on the fly) via ``torch.ao.quantization.quantize_dynamic``; the embeddings, the tied
+    output head and the style CNN stay float32. The source model is unchanged.
+
+    ``torch.ao.quantization`` is deprecated in recent PyTorch in favour of ``torchao``; its warnings
+    are silenced here.
+    """
+    import copy
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantiz.*deprecated.*")
+        return quantize_dynamic(copy.deepcopy(model).float().cpu().eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def state_size_bytes(model: nn.Module) -> int:
+    """Bytes of the model's weights as held in memory (packed int8 weights included)."""
+    total = 0
+    for value in model.state_dict().values():
+        if isinstance(value, torch.Tensor):
+            total += value.numel() * value.element_size()
+        elif isinstance(value, tuple):  # packed params of quantized Linear: (weight, bias)
+            total += sum(t.numel() * t.element_size() for t in value if isinstance(t, torch.Tensor))
+    return total

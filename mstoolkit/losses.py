@@ -1,0 +1,86 @@
+"""Losses: Gram-matrix style loss (the seed's), a style-contrastive loss for the style encoder, and
+token cross-entropy. Pure functions of tensors; only torch is imported.
+
+    >>> style_loss(features_a, features_b)          # (B, C, N) each -> scalar
+    >>> style_contrastive_loss(style_vectors, style_labels)
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Channel correlations ``G = F F^T / (C * N)`` of ``features (B, C, N)`` -> ``(B, C, C)``.
+
+    Dividing by ``C * N`` (channels times positions, as in Gatys et al.'s style transfer) makes the
+    value independent of the feature map size, so layers and clip lengths can be compared and summed.
+    Extra trailing dimensions are flattened into ``N`` (e.g. a CNN map ``(B, C, H, W)``).
+
+        >>> gram_matrix(torch.ones(2, 3, 4))[0, 0, 0]   # sum of 4 ones / (3 * 4)
+        tensor(0.3333)
+    """
+    if features.dim() < 3:
+        raise ValueError(f"gram_matrix: expected features (B, C, N) or (B, C, H, W), got {tuple(features.shape)}")
+    f = features.flatten(2)  # (B, C, N)
+    _, C, N = f.shape
+    return f @ f.transpose(1, 2) / (C * N)  # (B, C, C)
+
+
+def style_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between the Gram matrices of two feature batches (the seed's style loss).
+
+    ``style_loss(x, x) == 0``; symmetric; scaling both inputs by ``s`` scales it by ``s**4``.
+
+        >>> style_loss(torch.randn(2, 8, 100), torch.randn(2, 8, 100)).shape
+        torch.Size([])
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"style_loss: feature shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
+    return F.mse_loss(gram_matrix(a), gram_matrix(b))
+
+
+def style_contrastive_loss(embeddings: torch.Tensor, style_labels: torch.Tensor,
+                           temperature: float = 0.1) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020): references of the same style pull together,
+    different styles push apart.
+
+    ``embeddings (B, D)`` are L2-normalised; for each anchor ``i`` with at least one other example of
+    its style, the loss is the mean over its positives ``p`` of ``-log softmax_j(cos(i, j) / T)[p]``,
+    the softmax running over all ``j != i``; anchors are averaged. ``style_labels (B,)``: integer
+    style ids. Raises ValueError when no two examples share a style (nothing to pull together).
+
+        >>> style_contrastive_loss(model.style_encoder(mels), torch.tensor([0, 0, 1, 1]))
+    """
+    if embeddings.dim() != 2 or style_labels.shape != embeddings.shape[:1]:
+        raise ValueError(f"style_contrastive_loss: expected embeddings (B, D) and labels (B,), got "
+                         f"{tuple(embeddings.shape)} and {tuple(style_labels.shape)}")
+    if temperature <= 0:
+        raise ValueError(f"style_contrastive_loss: temperature must be > 0, got {temperature}")
+    z = F.normalize(embeddings.float(), dim=-1)  # (B, D)
+    sim = z @ z.T / temperature  # (B, B)
+    self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)  # (B, B)
+    log_prob = sim.masked_fill(self_mask, float("-inf")).log_softmax(dim=-1)  # (B, B); diagonal -inf
+    positives = (style_labels[:, None] == style_labels[None, :]) & ~self_mask  # (B, B)
+    n_pos = positives.sum(-1)  # (B,)
+    has_pos = n_pos > 0
+    if not bool(has_pos.any()):
+        raise ValueError("style_contrastive_loss: no two embeddings share a style label; a batch needs positives")
+    pos_log_prob = log_prob.masked_fill(~positives, 0.0).sum(-1)  # (B,); masked first: 0 * -inf would be nan
+    return -(pos_log_prob[has_pos] / n_pos[has_pos]).mean()
+
+
+def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0,
+                        label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy of ``logits (B, T, V)`` against ``targets (B, T)``, ignoring ``pad_id`` targets.
+
+    ``label_smoothing`` moves that much probability mass evenly onto all classes (0 = off). Under
+    autocast the reduction runs in float32 (PyTorch's autocast policy for cross-entropy).
+
+        >>> token_cross_entropy(logits, ids[:, 1:], pad_id=0, label_smoothing=0.1)
+    """
+    if logits.dim() != 3 or logits.shape[:2] != targets.shape:
+        raise ValueError(f"token_cross_entropy: expected logits (B, T, V) and targets (B, T), got "
+                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),  # (B*T, V), (B*T,)
+                           ignore_index=pad_id, label_smoothing=label_smoothing)

@@ -1,0 +1,558 @@
+"""The style-transfer model: config, style encoder (CNN over log-mel) and the encoder-decoder Transformer.
+
+``target = f(content, style)``: the content tokens are embedded (``d_content`` wide) and each is
+concatenated with the style vector of a reference mel spectrogram (``d_style`` wide), as in the seed
+(256 + 128 = 384); an encoder reads them and an autoregressive decoder writes the piece again in the
+new style, reading the encoder through cross-attention.
+
+    >>> model = MusicStyleTransformer(ModelConfig.preset("tiny", vocab_size=777))
+    >>> logits, loss = model(content_ids, style_mel, target_ids[:, :-1], target_ids[:, 1:])
+
+Choices, for a reader who wants to change them:
+
+* **Pre-LN blocks** (LayerNorm before attention / MLP, a residual around each): trains without warm-up
+  tricks at any depth; a final LayerNorm closes each stack.
+* **Rotary positions** (RoPE) in the encoder's and the decoder's self-attention, none in cross-attention.
+  Music is periodic in bars and beats, and RoPE makes attention depend on the *distance* between
+  tokens, so a pattern learned in bar 2 applies in bar 30; there is no learned table to outgrow
+  (``max_len`` only sizes the cos/sin buffers), and it costs no parameters. Cross-attention gets no
+  positions: content and target are different sequences whose lengths differ.
+* **Tied output head**: the logits use the decoder's token embedding matrix. Input and output tokens
+  of the decoder are the same vocabulary, and tying regularises small-data training (StyleBench).
+* **Attention** goes through :func:`attention`: ``F.scaled_dot_product_attention`` (flash / memory-
+  efficient kernels) unless attention maps were asked for (``return_attn=True``), in which case the
+  same layers compute it by hand and keep the ``(B, H, T_q, T_k)`` weights.
+* **Generation** uses :meth:`MusicStyleTransformer.decode_step` over a static :class:`KVCache` (fixed
+  shapes, positions as a device tensor), so one step can be captured as a CUDA graph
+  (see :mod:`mstoolkit.generate`).
+
+Imports only torch (plus :mod:`mstoolkit.losses`); checkpoints live in :mod:`mstoolkit.checkpoint`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from mstoolkit.losses import token_cross_entropy
+
+CONDITIONINGS = ("concat", "adaln")
+
+# Named sizes. "debug": ~0.1M parameters (mostly embeddings), for tests. "tiny": trains on a 2-core laptop CPU
+# in minutes (tutorials). "base": the seed's sizes (256 + 128 = 384 wide, 8 heads, 6 + 6 layers,
+# MLP 2048 wide as nn.Transformer's default; 30.1M parameters against the seed's 30.2M).
+PRESETS: dict[str, dict[str, Any]] = {
+    "debug": dict(d_content=32, d_style=16, n_heads=2, n_enc_layers=1, n_dec_layers=1, max_len=512,
+                  style_channels=(8, 16, 16)),
+    "tiny": dict(d_content=64, d_style=32, n_heads=4, n_enc_layers=2, n_dec_layers=2, dropout=0.1,
+                 style_channels=(16, 32, 64)),
+    "base": dict(d_content=256, d_style=128, n_heads=8, n_enc_layers=6, n_dec_layers=6, d_ff=2048),
+}
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of :class:`MusicStyleTransformer` (JSON-friendly: ``to_dict`` / ``from_dict``).
+
+        >>> ModelConfig.preset("base", vocab_size=777).d_model
+        384
+    """
+
+    vocab_size: int = 512  # set to tokenizer.vocab_size
+    d_content: int = 256  # content token embedding width
+    d_style: int = 128  # style vector width
+    n_heads: int = 8
+    n_enc_layers: int = 6
+    n_dec_layers: int = 6
+    max_len: int = 4096  # longest content or target sequence (sizes the rotary tables)
+    dropout: float = 0.0
+    n_mels: int = 128  # mel bands of the style reference (mstoolkit.audio.mel default)
+    conditioning: str = "concat"  # "concat": [content, style] at the encoder input (the seed);
+    #                               "adaln": style -> scale/shift of every encoder LayerNorm
+    d_ff: int | None = None  # MLP hidden width; None: 4 * d_model
+    style_channels: tuple[int, ...] = (32, 64, 128)  # CNN channels of the style encoder (the seed's)
+    pad_id: int = 0
+    activation_checkpointing: bool = False  # recompute block activations in backward (long sequences)
+
+    def __post_init__(self) -> None:
+        self.style_channels = tuple(self.style_channels)  # JSON gives a list
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(f"ModelConfig.conditioning: {self.conditioning!r} is not one of {CONDITIONINGS}")
+        for name in ("vocab_size", "d_content", "d_style", "n_heads", "n_enc_layers", "n_dec_layers",
+                     "max_len", "n_mels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ModelConfig.{name}: expected a positive int, got {value!r}")
+        if self.d_model % self.n_heads or self.head_dim % 2:
+            raise ValueError(f"ModelConfig: d_model {self.d_model} must split into {self.n_heads} heads of an "
+                             "even size (rotary embeddings rotate pairs of dimensions)")
+        if self.d_ff is not None and (not isinstance(self.d_ff, int) or self.d_ff < 1):
+            raise ValueError(f"ModelConfig.d_ff: expected a positive int or None, got {self.d_ff!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig.dropout: expected 0 <= dropout < 1, got {self.dropout!r}")
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"ModelConfig.pad_id: {self.pad_id} is not an id below vocab_size {self.vocab_size}")
+
+    @property
+    def d_model(self) -> int:
+        """Transformer width: content + style (the seed's 256 + 128 = 384)."""
+        return self.d_content + self.d_style
+
+    @property
+    def ffn_dim(self) -> int:
+        return self.d_ff or 4 * self.d_model
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "ModelConfig":
+        """A named size (``"debug"``, ``"tiny"``, ``"base"``) with optional field overrides."""
+        if name not in PRESETS:
+            raise ValueError(f"ModelConfig.preset: unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["style_channels"] = list(self.style_channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ValueError (a config from another model)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown field(s) {unknown}")
+        return cls(**data)
+
+
+# ------------------------------------------------------------------------------------ attention
+@dataclass
+class AttentionMaps:
+    """Per-layer attention weights, each ``(B, H, T_q, T_k)``, from ``forward(..., return_attn=True)``."""
+
+    encoder: list[torch.Tensor] = field(default_factory=list)  # content self-attention, T_q = T_k = S
+    decoder_self: list[torch.Tensor] = field(default_factory=list)  # causal target self-attention, T x T
+    cross: list[torch.Tensor] = field(default_factory=list)  # target -> content, T x S
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Tensor | None = None,
+              causal: bool = False, dropout: float = 0.0, maps: list | None = None) -> torch.Tensor:
+    """Scaled dot-product attention over ``(B, H, T, hs)`` tensors -> ``(B, H, T_q, hs)``.
+
+    ``mask``: broadcastable to ``(B, H, T_q, T_k)``; bool (True where attending is allowed) or an
+    additive float bias (0 / -inf).
+    With ``maps`` (a list) the weights are computed by hand and appended there; otherwise
+    ``F.scaled_dot_product_attention`` runs and no weights exist.
+    """
+    if maps is None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal)
+    return _manual_attention(q, k, v, mask, causal, dropout, maps)
+
+
+def _manual_attention(q, k, v, mask, causal, dropout, maps):
+    """The same computation as SDPA, written out so the weights can be kept."""
+    att = (q @ k.transpose(-2, -1)) / math.sqrt(q.size(-1))  # (B, H, T_q, T_k)
+    if causal:
+        t_q, t_k = att.shape[-2:]
+        keep = torch.ones(t_q, t_k, dtype=torch.bool, device=att.device).tril(t_k - t_q)  # (T_q, T_k)
+        att = att.masked_fill(~keep, float("-inf"))
+    if mask is not None:
+        att = att.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else att + mask
+    att = att.softmax(dim=-1)
+    maps.append(att.detach())
+    return F.dropout(att, dropout) @ v  # (B, H, T_q, hs)
+
+
+def rope_tables(max_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary tables ``cos = [cos, cos]`` and ``sin = [-sin, sin]``, each ``(max_len, head_dim)``."""
+    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (hs/2,)
+    angles = torch.outer(torch.arange(max_len, dtype=torch.float64), inv_freq)  # (max_len, hs/2)
+    cos, sin = angles.cos(), angles.sin()
+    return torch.cat([cos, cos], dim=-1).float(), torch.cat([-sin, sin], dim=-1).float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each pair ``(x[i], x[i + hs/2])`` of ``x (..., T, hs)`` by its angle (tables ``(T, hs)``).
+
+    ``x * [cos, cos] + [x2, x1] * [-sin, sin] = [x1 cos - x2 sin, x2 cos + x1 sin]``: three kernels,
+    and q and k are rotated in one call.
+    """
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.addcmul(x * cos, x.roll(x.size(-1) // 2, dims=-1), sin)  # (..., T, hs)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with one fused q/k/v projection and rotary positions."""
+
+    def __init__(self, cfg: ModelConfig, causal: bool) -> None:
+        super().__init__()
+        self.n_heads, self.causal, self.dropout = cfg.n_heads, causal, cfg.dropout
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None = None,
+                maps: list | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        qkv = self.qkv(x).view(B, T, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)  # (3, B, H, T, hs)
+        q, k = apply_rope(qkv[:2], cos, sin)  # 2 x (B, H, T, hs)
+        y = attention(q, k, qkv[2], mask=mask, causal=self.causal, dropout=self.dropout if self.training else 0.0,
+                      maps=maps)  # (B, H, T, hs)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))  # (B, T, C)
+
+    def step(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, pos: torch.Tensor,
+             k_cache: torch.Tensor, v_cache: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """One new token ``x (B, 1, C)`` at position ``pos`` (a ``(1,)`` long tensor).
+
+        Its key and value are written into ``k_cache``/``v_cache`` ``(B, H, L, hs)`` at ``pos``;
+        ``bias (1, 1, 1, L)`` is 0 at filled positions and -inf elsewhere.
+        """
+        B, _, C = x.shape
+        qkv = self.qkv(x).view(B, 1, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)  # (3, B, H, 1, hs)
+        q, k = apply_rope(qkv[:2], cos, sin)  # 2 x (B, H, 1, hs)
+        k_cache.index_copy_(2, pos, k.to(k_cache.dtype))
+        v_cache.index_copy_(2, pos, qkv[2].to(v_cache.dtype))
+        y = F.scaled_dot_product_attention(q, k_cache, v_cache, attn_mask=bias)  # (B, H, 1, hs)
+        return self.proj(y.transpose(1, 2).reshape(B, 1, C))  # (B, 1, C)
+
+
+class CrossAttention(nn.Module):
+    """Decoder -> encoder attention; keys and values come from the encoder output (the memory)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads, self.dropout = cfg.n_heads, cfg.dropout
+        self.q = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.kv = nn.Linear(cfg.d_model, 2 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+
+    def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``memory (B, S, C)``, each ``(B, H, S, hs)``."""
+        B, S, C = memory.shape
+        kv = self.kv(memory).view(B, S, 2, self.n_heads, C // self.n_heads)  # (B, S, 2, H, hs)
+        k, v = kv.permute(2, 0, 3, 1, 4)  # 2 x (B, H, S, hs)
+        return k, v
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+                maps: list | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        q = self.q(x).view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2)  # (B, H, T, hs)
+        y = attention(q, k, v, mask=mask, dropout=self.dropout if self.training else 0.0, maps=maps)  # (B, H, T, hs)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))  # (B, T, C)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False)
+        self.fc2 = nn.Linear(cfg.ffn_dim, cfg.d_model, bias=False)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(F.gelu(self.fc1(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    """Pre-LN block: ``x + SelfAttn(LN x)`` [``+ CrossAttn(LN x, memory)``] ``+ MLP(LN x)``.
+
+    Encoder blocks (``decoder=False``) attend both ways; decoder blocks are causal and cross-attend.
+    With ``adaln`` (encoder only) the style vector sets a per-example scale and shift after each
+    LayerNorm (zero-initialised, so training starts from plain LayerNorm).
+    """
+
+    def __init__(self, cfg: ModelConfig, decoder: bool, adaln: bool = False) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.ln1, self.attn = nn.LayerNorm(d), SelfAttention(cfg, causal=decoder)
+        self.ln_cross = nn.LayerNorm(d) if decoder else None
+        self.cross = CrossAttention(cfg) if decoder else None
+        self.ln2, self.mlp = nn.LayerNorm(d), MLP(cfg)
+        self.modulation = nn.Linear(cfg.d_style, 4 * d) if adaln else None
+        self.drop = nn.Dropout(cfg.dropout)
+        # GPT-2 init: residual output projections scaled down by the depth of their stack.
+        depth = cfg.n_dec_layers if decoder else cfg.n_enc_layers
+        for layer in (self.attn.proj, self.mlp.fc2) + ((self.cross.proj,) if decoder else ()):
+            layer.init_std = 0.02 / math.sqrt(2 * depth)
+        if adaln:
+            self.modulation.init_std = 0.0
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None = None,
+                memory: torch.Tensor | None = None, memory_mask: torch.Tensor | None = None,
+                style: torch.Tensor | None = None, self_maps: list | None = None,
+                cross_maps: list | None = None) -> torch.Tensor:
+        h1 = self.ln1(x)  # (B, T, C)
+        if self.modulation is not None:
+            shift1, scale1, shift2, scale2 = self.modulation(style)[:, None].chunk(4, dim=-1)  # 4 x (B, 1, C)
+            h1 = h1 * (1 + scale1) + shift1
+        x = x + self.drop(self.attn(h1, cos, sin, mask, self_maps))
+        if self.cross is not None:
+            k, v = self.cross.memory_kv(memory)  # 2 x (B, H, S, hs)
+            x = x + self.drop(self.cross(self.ln_cross(x), k, v, memory_mask, cross_maps))
+        h2 = self.ln2(x)
+        if self.modulation is not None:
+            h2 = h2 * (1 + scale2) + shift2
+        return x + self.mlp(h2)
+
+    def step(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, pos: torch.Tensor, cache: "KVCache",
+             layer: int) -> torch.Tensor:
+        """Decoder block on one new token ``x (B, 1, C)``, reading and filling ``cache`` (see KVCache)."""
+        x = x + self.attn.step(self.ln1(x), cos, sin, pos, cache.self_k[layer], cache.self_v[layer], cache.self_bias)
+        x = x + self.cross(self.ln_cross(x), cache.cross_k[layer], cache.cross_v[layer], cache.cross_bias)
+        return x + self.mlp(self.ln2(x))
+
+
+# ------------------------------------------------------------------------------------ style encoder
+class StyleEncoder(nn.Module):
+    """CNN over a log-mel spectrogram (any number of frames) -> one style vector.
+
+    The seed's three stride-2 3x3 convolutions (1 -> 32 -> 64 -> 128 channels), with GroupNorm and
+    GELU, then mean and standard deviation over frequency and time (so any clip length works) and a
+    linear projection to ``d_style``. Input dB values (``mstoolkit.audio.mel``: fixed reference,
+    floor -80 dB) are mapped by the fixed affine ``(dB + 40) / 40``.
+
+        >>> StyleEncoder(n_mels=128, d_style=128).embed(mel(audio)).shape   # mel: (128, frames)
+        torch.Size([128])
+    """
+
+    def __init__(self, n_mels: int = 128, d_style: int = 128, channels: tuple[int, ...] = (32, 64, 128)) -> None:
+        super().__init__()
+        self.n_mels = n_mels
+        layers: list[nn.Module] = []
+        c_in = 1
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.GroupNorm(math.gcd(8, c), c), nn.GELU()]
+            c_in = c
+        self.net = nn.Sequential(*layers)
+        self.proj = nn.Linear(2 * c_in, d_style)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """``mel (B, n_mels, frames)`` in dB -> style vectors ``(B, d_style)``."""
+        if mel.dim() != 3 or mel.shape[1] != self.n_mels or mel.shape[2] < 1:
+            raise ValueError(f"StyleEncoder: expected a mel spectrogram (B, {self.n_mels}, frames), "
+                             f"got shape {tuple(mel.shape)}")
+        x = (mel.to(self.net[0].weight.dtype)[:, None] + 40.0) / 40.0  # (B, 1, n_mels, frames)
+        x = self.net(x).flatten(2)  # (B, C, n_mels/8 * frames/8)
+        stats = torch.cat([x.mean(-1), (x.var(-1, unbiased=False) + 1e-5).sqrt()], dim=-1)  # (B, 2C)
+        return self.proj(stats)  # (B, d_style)
+
+    @torch.no_grad()
+    def embed(self, mel: Any) -> torch.Tensor:
+        """Style vector(s) of a mel given as numpy or torch, ``(n_mels, frames)`` -> ``(d_style,)`` or
+        ``(B, n_mels, frames)`` -> ``(B, d_style)``, on the encoder's device (no dropout or batch
+        statistics here, so train and eval mode agree)."""
+        mel = torch.as_tensor(mel, device=self.net[0].weight.device)
+        single = mel.dim() == 2
+        out = self(mel[None] if single else mel)
+        return out[0] if single else out
+
+
+# ------------------------------------------------------------------------------------ the model
+@dataclass
+class KVCache:
+    """Static decoding buffers for one batch (fixed shapes, so a decode step can be a CUDA graph).
+
+    Per decoder layer: ``self_k/self_v[layer] (B, H, L, hs)``, self-attention keys/values, one position
+    written per step; ``cross_k/cross_v[layer] (B, H, S, hs)``, keys/values of the encoder memory,
+    written by :meth:`MusicStyleTransformer.fill_cross` (again after a style switch). One tensor per
+    layer (not slices of one tensor) so that ``torch.compile`` updates them in place.
+    ``self_bias (1, 1, 1, L)``: 0 where a position is filled, -inf elsewhere. ``cross_bias (B, 1, 1, S)``:
+    0 at real content tokens, -inf at padding.
+    """
+
+    self_k: list[torch.Tensor]
+    self_v: list[torch.Tensor]
+    self_bias: torch.Tensor
+    cross_k: list[torch.Tensor]
+    cross_v: list[torch.Tensor]
+    cross_bias: torch.Tensor
+
+    @property
+    def length(self) -> int:
+        return self.self_bias.shape[-1]
+
+    def clear(self) -> None:
+        """Forget every decoded position (the cross-attention memory stays)."""
+        self.self_bias.fill_(float("-inf"))
+
+
+class MusicStyleTransformer(nn.Module):
+    """Encoder-decoder Transformer conditioned on a style reference (see the module docstring).
+
+        >>> model = MusicStyleTransformer(ModelConfig.preset("tiny", vocab_size=777))
+        >>> logits, loss = model(content_ids, style_mel, target_in, target_out)   # (B, T, V), scalar
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        cfg = self.config = config
+        adaln = cfg.conditioning == "adaln"
+        self.style_encoder = StyleEncoder(cfg.n_mels, cfg.d_style, cfg.style_channels)
+        self.content_emb = nn.Embedding(cfg.vocab_size, cfg.d_model if adaln else cfg.d_content)
+        self.target_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)  # also the output head (tied)
+        self.encoder = nn.ModuleList(Block(cfg, decoder=False, adaln=adaln) for _ in range(cfg.n_enc_layers))
+        self.decoder = nn.ModuleList(Block(cfg, decoder=True) for _ in range(cfg.n_dec_layers))
+        self.encoder_ln, self.decoder_ln = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        cos, sin = rope_tables(cfg.max_len, cfg.head_dim)
+        self.register_buffer("rope_cos", cos, persistent=False)  # (max_len, hs)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, getattr(module, "init_std", 0.02))
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+
+    # -------------------------------------------------------------- pieces of the forward pass
+    def encode(self, content_ids: torch.Tensor, style: torch.Tensor,
+               maps: AttentionMaps | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Content ids ``(B, S)`` (pad id at the end) and style vectors ``(B, d_style)`` ->
+        ``(memory (B, S, d_model), memory_mask)``; the mask ``(B, 1, 1, S)`` is True at real tokens,
+        or None when nothing is padded (which lets SDPA use its flash kernel)."""
+        B, S = self._check_ids(content_ids, "content_ids")
+        valid = content_ids.ne(self.config.pad_id)  # (B, S)
+        mask = None if bool(valid.all()) else valid[:, None, None, :]  # one host sync; (B, 1, 1, S)
+        x = self.content_emb(content_ids)  # (B, S, d_content), or (B, S, d_model) with adaln
+        adaln = self.config.conditioning == "adaln"
+        if not adaln:
+            x = torch.cat([x, style[:, None, :].expand(B, S, -1)], dim=-1)  # (B, S, d_model)
+        x = self.drop(x)
+        cos, sin = self.rope_cos[:S], self.rope_sin[:S]  # (S, hs)
+        for block in self.encoder:
+            x = self._run(block, x, cos, sin, mask=mask, style=style if adaln else None,
+                          self_maps=None if maps is None else maps.encoder)
+        return self.encoder_ln(x), mask
+
+    def decode(self, target_ids: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None,
+               maps: AttentionMaps | None = None) -> torch.Tensor:
+        """Decoder input ids ``(B, T)`` (BOS first) reading ``memory`` -> hidden states ``(B, T, d_model)``."""
+        B, T = self._check_ids(target_ids, "target_ids")
+        x = self.drop(self.target_emb(target_ids))  # (B, T, d_model)
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]  # (T, hs)
+        for block in self.decoder:
+            x = self._run(block, x, cos, sin, memory=memory, memory_mask=memory_mask,
+                          self_maps=None if maps is None else maps.decoder_self,
+                          cross_maps=None if maps is None else maps.cross)
+        return self.decoder_ln(x)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Hidden states ``(..., d_model)`` -> logits ``(..., vocab_size)`` (tied to the target embedding)."""
+        return F.linear(hidden, self.target_emb.weight)
+
+    def _run(self, block: Block, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if (self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
+                and kwargs.get("self_maps") is None):
+            return checkpoint(block, x, *args, use_reentrant=False, **kwargs)
+        return block(x, *args, **kwargs)
+
+    def _check_ids(self, ids: torch.Tensor, name: str) -> tuple[int, int]:
+        if ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"{name}: expected integer ids (B, T), got {tuple(ids.shape)} {ids.dtype}")
+        if not 1 <= ids.shape[1] <= self.config.max_len:
+            raise ValueError(f"{name}: length {ids.shape[1]} is outside 1..max_len={self.config.max_len}")
+        return ids.shape
+
+    # -------------------------------------------------------------- training / analysis entry point
+    def forward(self, content_ids: torch.Tensor, style_mel: torch.Tensor, target_ids: torch.Tensor,
+                targets: torch.Tensor | None = None, *, return_attn: bool = False):
+        """Logits of the next target token at every position, and the loss when ``targets`` are given.
+
+        ``content_ids (B, S)``, ``style_mel (B, n_mels, frames)``, ``target_ids (B, T)``: the decoder
+        input (``ids[:, :-1]``, starting with BOS); ``targets (B, T)``: the tokens to predict
+        (``ids[:, 1:]``), pad id ignored. Returns ``(logits (B, T, V), loss or None)``, and with
+        ``return_attn=True`` ``(logits, loss, AttentionMaps)``: the same layers then compute
+        attention by hand and keep every layer's ``(B, H, T_q, T_k)`` weights.
+        """
+        maps = AttentionMaps() if return_attn else None
+        style = self.style_encoder(style_mel)  # (B, d_style)
+        memory, memory_mask = self.encode(content_ids, style, maps)  # (B, S, d_model)
+        logits = self.head(self.decode(target_ids, memory, memory_mask, maps))  # (B, T, V)
+        loss = None if targets is None else token_cross_entropy(logits, targets, pad_id=self.config.pad_id)
+        return (logits, loss, maps) if return_attn else (logits, loss)
+
+    # -------------------------------------------------------------- incremental decoding
+    def new_cache(self, batch_size: int, length: int, content_len: int) -> KVCache:
+        """Empty static buffers for decoding ``length`` positions against ``content_len`` content tokens."""
+        cfg, like = self.config, dict(device=self.target_emb.weight.device, dtype=self.target_emb.weight.dtype)
+        if length > cfg.max_len:
+            raise ValueError(f"new_cache: length {length} exceeds max_len={cfg.max_len}")
+        def per_layer(positions: int) -> list[torch.Tensor]:
+            return [torch.zeros(batch_size, cfg.n_heads, positions, cfg.head_dim, **like)
+                    for _ in range(cfg.n_dec_layers)]  # each (B, H, positions, hs)
+
+        return KVCache(self_k=per_layer(length), self_v=per_layer(length),
+                       self_bias=torch.full((1, 1, 1, length), float("-inf"), **like),
+                       cross_k=per_layer(content_len), cross_v=per_layer(content_len),
+                       cross_bias=torch.zeros(batch_size, 1, 1, content_len, **like))
+
+    def fill_cross(self, cache: KVCache, memory: torch.Tensor, memory_mask: torch.Tensor | None) -> None:
+        """Copy the cross-attention keys/values of ``memory (B, S, d_model)`` into ``cache`` (in place)."""
+        for layer, block in enumerate(self.decoder):
+            k, v = block.cross.memory_kv(memory)  # 2 x (B, H, S, hs)
+            cache.cross_k[layer].copy_(k)
+            cache.cross_v[layer].copy_(v)
+        cache.cross_bias.zero_()
+        if memory_mask is not None:
+            cache.cross_bias.masked_fill_(~memory_mask, float("-inf"))  # (B, 1, 1, S)
+
+    def decode_step(self, token: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits ``(B, V)`` after the decoder input ``token (B,)`` at position ``pos`` (``(1,)`` long).
+
+        Fills position ``pos`` of ``cache``. No host synchronisation and fixed shapes, so it can run
+        inside a CUDA graph; equals ``head(decode(prefix, ...))[:, -1]`` up to float rounding.
+        """
+        x = self.target_emb(token)[:, None]  # (B, 1, d_model)
+        cos, sin = self.rope_cos[pos], self.rope_sin[pos]  # (1, hs)
+        cache.self_bias.index_fill_(-1, pos, 0.0)
+        for layer, block in enumerate(self.decoder):
+            x = block.step(x, cos, sin, pos, cache, layer)
+        return self.head(self.decoder_ln(x))[:, 0]  # (B, V)
+
+    # -------------------------------------------------------------- convenience
+    def compile_blocks(self, **compile_kwargs: Any) -> "MusicStyleTransformer":
+        """``torch.compile`` each block and the style encoder in place ("regional" compilation: every
+        block of a stack shares one compiled graph, so compile time does not grow with depth)."""
+        for module in [*self.encoder, *self.decoder, self.style_encoder]:
+            module.compile(**compile_kwargs)
+        return self
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @classmethod
+    def from_pretrained(cls, path_or_name: str, *, device: str | torch.device = "cpu",
+                        dtype: torch.dtype | None = None) -> "MusicStyleTransformer":
+        """Load a checkpoint directory, a shipped name (``data_samples/checkpoints/<name>``) or the
+        in-memory ``"debug"`` model. See :func:`mstoolkit.checkpoint.load_pretrained`."""
+        from mstoolkit.checkpoint import load_pretrained
+
+        return load_pretrained(path_or_name, device=device, dtype=dtype)
+
+    def save_pretrained(self, directory: str, *, dtype: torch.dtype | None = None) -> None:
+        """Write ``config.json`` + ``model.safetensors`` (``dtype=torch.float16`` halves the file)."""
+        from mstoolkit.checkpoint import save_pretrained
+
+        save_pretrained(self, directory, dtype=dtype)
+
+    def generate(self, content_ids: Any, style_mel: Any, **options: Any) -> list[list[int]]:
+        """Sampled target ids for a batch; see :func:`mstoolkit.generate.generate` for the options."""
+        from mstoolkit.generate import generate
+
+        return generate(self, content_ids, style_mel, **options)
+
+    def transfer(self, tokenizer: Any, content: Any, reference: Any, **sampling: Any):
+        """``content`` re-written in the style of ``reference``; see :func:`mstoolkit.generate.transfer`."""
+        from mstoolkit.generate import transfer
+
+        return transfer(self, tokenizer, content, reference, **sampling)

@@ -1,0 +1,272 @@
+"""Sampling filters, cached vs. uncached decoding, grammar constraints, limits, streaming, transfer."""
+import importlib.util
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from mstoolkit.generate import (Decoder, StyleStream, apply_temperature, generate, sample, stream, top_k_filter,
+                                top_p_filter)
+from mstoolkit.model import ModelConfig, MusicStyleTransformer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: one thread is faster, and far faster on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+# A small REMI-like vocabulary and grammar (built here so these tests do not depend on the tokenizer):
+# 0 PAD, 1 BOS, 2 EOS, 3 Bar, 4-7 Position, 8-15 Pitch, 16-19 Velocity, 20-23 Duration.
+V, BAR, N_MELS = 24, 3, 16
+START, AFTER_BAR, AFTER_POS, AFTER_PITCH, AFTER_VEL, END, AFTER_DUR = range(7)
+
+
+def make_grammar(eos_after_bar=True):
+    ns = np.full((7, V), -1, dtype=np.int32)
+    ns[START, BAR] = AFTER_BAR
+    for s in (AFTER_BAR, AFTER_DUR):
+        ns[s, 4:8], ns[s, BAR] = AFTER_POS, AFTER_BAR
+        ns[s, 2] = END if eos_after_bar or s == AFTER_DUR else -1
+    ns[AFTER_POS, 8:16], ns[AFTER_PITCH, 16:20], ns[AFTER_VEL, 20:24] = AFTER_PITCH, AFTER_VEL, AFTER_DUR
+    ns[END, 0] = END
+    accepting = np.zeros(7, dtype=bool)  # the states where EOS is allowed, and the end
+    accepting[[END, AFTER_DUR] + ([AFTER_BAR] if eos_after_bar else [])] = True
+    return SimpleNamespace(next_state=ns, start_state=START, accepting=accepting)
+
+
+def accepts(grammar, ids):
+    """[BOS, ..., EOS] walks the grammar and ends in an accepting state."""
+    assert ids[0] == 1 and ids[-1] == 2, ids
+    state = grammar.start_state
+    for t in ids[1:]:
+        state = grammar.next_state[state, t]
+        if state < 0:
+            return False
+    return bool(grammar.accepting[state])
+
+
+def make_model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return MusicStyleTransformer(ModelConfig.preset("debug", vocab_size=V, n_mels=N_MELS, **overrides)).eval()
+
+
+def inputs(B=3, S=14, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    content = torch.randint(3, V, (B, S), generator=g)
+    content[0, 10:] = 0  # a padded row
+    return content, torch.randn(N_MELS, 21, generator=g) * 20 - 40
+
+
+def seeded(seed=7):
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------ filters
+def test_temperature():
+    logits = torch.tensor([[2.0, 1.0, 0.0]])
+    assert torch.equal(apply_temperature(logits, 0.5), logits * 2)
+    flat, sharp = apply_temperature(logits, 10).softmax(-1), apply_temperature(logits, 0.1).softmax(-1)
+    assert flat.max() < logits.softmax(-1).max() < sharp.max()
+    with pytest.raises(ValueError, match="temperature"):
+        apply_temperature(logits, 0)
+
+
+def test_top_k():
+    logits = torch.tensor([[1.0, 5.0, 3.0, 4.0], [0.0, 0.0, 9.0, 1.0]])
+    out = top_k_filter(logits, 2)
+    assert torch.equal(torch.isfinite(out), torch.tensor([[False, True, False, True], [False, False, True, True]]))
+    assert torch.equal(out[torch.isfinite(out)], logits[torch.isfinite(out)])
+    assert torch.equal(top_k_filter(logits, 10), logits)
+    with pytest.raises(ValueError, match="k must be"):
+        top_k_filter(logits, 0)
+
+
+def test_top_p():
+    probs = torch.tensor([[0.5, 0.05, 0.3, 0.15], [0.97, 0.01, 0.01, 0.01]])
+    keep = torch.isfinite(top_p_filter(probs.log(), 0.8))
+    assert torch.equal(keep, torch.tensor([[True, False, True, False], [True, False, False, False]]))
+    keep = torch.isfinite(top_p_filter(probs.log(), 0.81))
+    assert torch.equal(keep[0], torch.tensor([True, False, True, True]))
+    assert torch.isfinite(top_p_filter(probs.log(), 1.0)).all()
+    with pytest.raises(ValueError, match="p must be"):
+        top_p_filter(probs, 0.0)
+
+
+def test_sample_follows_the_distribution():
+    probs = torch.tensor([0.5, 0.3, 0.2, 0.0]).expand(40000, 4)
+    draws = sample(probs, seeded())
+    freq = torch.bincount(draws, minlength=4).float() / len(draws)
+    assert torch.allclose(freq, probs[0], atol=0.01) and freq[3] == 0
+
+
+# ------------------------------------------------------------------------------ cached decoding
+@pytest.mark.parametrize("options", [dict(temperature=0), dict(temperature=1.0), dict(temperature=1.3, top_k=6),
+                                     dict(temperature=0.9, top_p=0.8)], ids=["greedy", "t1", "topk", "topp"])
+@pytest.mark.parametrize("constrained", [False, True], ids=["free", "grammar"])
+def test_cached_equals_uncached(options, constrained):
+    model, (content, mel) = make_model(), inputs()
+    grammar = make_grammar() if constrained else None
+    runs = [generate(model, content, mel, max_new_tokens=40, grammar=grammar, use_cache=cached,
+                     generator=seeded(), **options) for cached in (True, False)]
+    assert runs[0] == runs[1]
+    assert model.generate(content, mel, max_new_tokens=40, grammar=grammar, generator=seeded(), **options) == runs[0]
+    assert all(seq[0] == 1 and seq[-1] == 2 for seq in runs[0])
+
+
+def test_batch_rows_are_independent():
+    """Each row of a padded batch decodes as it would alone (greedy)."""
+    model, (content, mel) = make_model(), inputs()
+    batched = generate(model, content, mel, max_new_tokens=30, temperature=0, grammar=make_grammar())
+    alone = generate(model, content[0, :10], mel, max_new_tokens=30, temperature=0, grammar=make_grammar())
+    assert batched[0] == alone[0]
+
+
+def test_compiled_step_traces_as_one_graph():
+    """The step the CUDA graph captures has no graph break (fullgraph) and computes the same tokens."""
+    model, (content, mel) = make_model(), inputs()
+    kw = dict(max_new_tokens=12, temperature=0, grammar=make_grammar(), bar_ids=[BAR], max_bars=2)
+    assert (generate(model, content, mel, compile={"backend": "aot_eager"}, **kw)
+            == generate(model, content, mel, **kw))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_equals_eager_on_gpu():
+    model, (content, mel) = make_model(), inputs()
+    model = model.cuda()
+    kw = dict(max_new_tokens=40, temperature=0, grammar=make_grammar())
+    graph = Decoder(model, content, mel, cuda_graph=True, **kw)
+    assert graph.mode.endswith("cuda_graph")
+    graph.run()
+    assert graph.sequences() == generate(model, content, mel, cuda_graph=False, **kw)
+
+
+# ------------------------------------------------------------------------------ constraints and limits
+@pytest.mark.parametrize("seed", range(4))
+def test_grammar_holds_for_a_random_model(seed):
+    model, (content, mel) = make_model(seed), inputs(B=6, seed=seed)
+    grammar = make_grammar(eos_after_bar=False)
+    for max_new in (7, 60):  # 7: most rows hit the limit and are cut back to a complete prefix
+        out = generate(model, content, mel, max_new_tokens=max_new, temperature=2.0, grammar=grammar,
+                       generator=seeded(seed))
+        assert all(accepts(grammar, seq) for seq in out), out
+
+
+def test_without_grammar_special_tokens_are_never_sampled():
+    model, (content, mel) = make_model(), inputs()
+    out = generate(model, content, mel, max_new_tokens=50, temperature=3.0, generator=seeded())
+    assert all(0 not in seq and 1 not in seq[1:] for seq in out)
+
+
+def test_bar_limit_ends_with_eos():
+    model, (content, mel) = make_model(), inputs()
+    out = generate(model, content, mel, max_new_tokens=400, temperature=1.0, grammar=make_grammar(),
+                   bar_ids=[BAR], max_bars=2, generator=seeded())
+    assert all(seq.count(BAR) <= 2 and seq[-1] == 2 for seq in out)
+    with pytest.raises(ValueError, match="max_bars"):
+        generate(model, content, mel, max_bars=2)  # no bar ids
+
+
+def test_stops_early_when_every_row_ended():
+    model, (content, mel) = make_model(), inputs()
+    decoder = Decoder(model, content, mel, max_new_tokens=400, grammar=make_grammar(), bar_ids=[BAR], max_bars=1,
+                      generator=seeded())
+    decoder.run()
+    assert decoder.n < 400 and bool(decoder.finished.all())
+    out = decoder.out[:, : decoder.n + 1]
+    for row, seq in zip(out.tolist(), decoder.sequences()):
+        assert row[: len(seq)] == seq and set(row[len(seq):]) <= {0}  # PAD after EOS
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        Decoder(model, content, mel, max_new_tokens=model.config.max_len)
+
+
+def test_bad_style_mel_raises():
+    model, (content, _) = make_model(), inputs()
+    with pytest.raises(ValueError, match="style_mel"):
+        generate(model, content, torch.zeros(N_MELS + 1, 5))
+    with pytest.raises(ValueError, match="style_mel"):
+        generate(model, content, torch.zeros(2, N_MELS, 5))  # batch 3 content, 2 mels
+
+
+# ------------------------------------------------------------------------------ streaming
+def test_stream_yields_bars_and_matches_generate():
+    model, (content, mel) = make_model(), inputs(B=1)
+    kw = dict(temperature=0, grammar=make_grammar(eos_after_bar=False))
+    live = stream(model, content, mel, bar_ids=[BAR], max_new_tokens=120, **kw)
+    bars = list(live)
+    assert len(bars) >= 2 and all(bar[0] == BAR for bar in bars)
+    assert [1] + sum(bars, []) == [t for t in live.ids if t != 2]
+    assert live.sequence() == generate(model, content, mel, max_new_tokens=120, **kw)[0]
+    with pytest.raises(ValueError, match="batch 1"):
+        StyleStream(Decoder(model, inputs()[0], mel, bar_ids=[BAR]))
+
+
+def test_style_switch_mid_stream():
+    model, (content, mel_a) = make_model(), inputs(B=1)
+    mel_b = mel_a.flip(-1) * 0.5 - 30
+    kw = dict(temperature=1.0, grammar=make_grammar(eos_after_bar=False), max_new_tokens=150)
+    plain = stream(model, content, mel_a, bar_ids=[BAR], generator=seeded(), **kw)
+    switched = StyleStream(Decoder(model, content, mel_a, bar_ids=[BAR], generator=seeded(), **kw))
+    assert next(plain) == next(switched)
+    n_before = switched.decoder.n
+    switched_rest = switched.send(mel_b) + sum(switched, [])
+    assert sum(plain, []) != switched_rest  # the new reference changes what follows
+    latency = switched.last_switch
+    assert set(latency) == {"encode", "first_token", "first_bar"}
+    assert 0 < latency["encode"] <= latency["first_token"] <= latency["first_bar"]
+    # the switched stream equals uncached decoding that switches at the same token
+    reference = Decoder(model, content, mel_a, use_cache=False, generator=seeded(), **kw)
+    for _ in range(n_before):
+        reference.step()
+    reference.set_style(mel_b)
+    reference.run()
+    assert reference.sequences()[0] == switched.sequence()
+
+
+# ------------------------------------------------------------------------------ transfer (integration)
+needs_tokenizer = pytest.mark.skipif(importlib.util.find_spec("mstoolkit.tokenizer") is None
+                                     or importlib.util.find_spec("mstoolkit.audio") is None,
+                                     reason="tokenizer/audio modules not present")
+
+
+@needs_tokenizer
+def test_transfer_returns_a_valid_piece(tmp_path):
+    from mstoolkit.audio import mel as log_mel
+    from mstoolkit.piece import Note, Piece
+    from mstoolkit.tokenizer import RemiTokenizer
+
+    tokenizer = RemiTokenizer()
+    torch.manual_seed(0)
+    model = MusicStyleTransformer(ModelConfig.preset("debug", vocab_size=tokenizer.vocab_size)).eval()
+    content = Piece([Note(12 * i, 12, 60 + i % 5) for i in range(12)])
+    reference = log_mel(np.sin(np.linspace(0, 3000, 22050)).astype(np.float32))
+    for seed in range(3):
+        piece = model.transfer(tokenizer, content, reference, temperature=1.5, seed=seed, max_new_tokens=200)
+        assert isinstance(piece, Piece) and piece.validate() is piece
+    midi = tmp_path / "content.mid"
+    content.save_midi(midi)
+    a = model.transfer(tokenizer, str(midi), reference, temperature=0, max_new_tokens=60)
+    b = model.transfer(tokenizer, content, reference, temperature=0, max_new_tokens=60)
+    assert a == b
+    with pytest.raises(ValueError, match="reference"):
+        model.transfer(tokenizer, content, np.zeros((3, 4, 5)))
+
+
+@needs_tokenizer
+def test_real_grammar_and_bar_limit_for_a_random_model():
+    from mstoolkit.tokenizer import RemiTokenizer
+
+    tokenizer = RemiTokenizer()
+    torch.manual_seed(0)
+    model = MusicStyleTransformer(ModelConfig.preset("debug", vocab_size=tokenizer.vocab_size, n_mels=N_MELS)).eval()
+    bar_ids = [i for i, kind in enumerate(tokenizer.token_types) if kind == "Bar"]
+    content = torch.randint(3, tokenizer.vocab_size, (4, 30), generator=seeded())
+    for max_new in (9, 150):
+        out = generate(model, content, torch.zeros(N_MELS, 10) - 40, max_new_tokens=max_new, temperature=1.5,
+                       grammar=tokenizer.grammar, bar_ids=bar_ids, max_bars=2, generator=seeded(max_new))
+        for seq in out:
+            assert tokenizer.grammar.accepts(seq) and sum(t in bar_ids for t in seq) <= 2
+            tokenizer.decode(seq)  # raises on an invalid sequence

@@ -1,0 +1,312 @@
+"""Model, config, attention paths, style encoder, checkpoints, quantization and light imports."""
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mstoolkit.model as model_module
+from mstoolkit.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, debug_model, load_pretrained, quantize_int8,
+                                  save_pretrained, state_size_bytes)
+from mstoolkit.model import ModelConfig, MusicStyleTransformer, StyleEncoder
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: one thread is faster, and far faster on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+V = 40
+N_MELS = 16
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_model(**overrides) -> MusicStyleTransformer:
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("debug", vocab_size=V, n_mels=N_MELS, **overrides)
+    return MusicStyleTransformer(cfg).eval()
+
+
+def batch(B=2, S=12, T=10, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    content = torch.randint(3, V, (B, S), generator=g)
+    mel = torch.randn(B, N_MELS, 23, generator=g) * 20 - 40
+    target = torch.randint(3, V, (B, T + 1), generator=g)
+    return content, mel, target[:, :-1], target[:, 1:]
+
+
+# ------------------------------------------------------------------------------ config
+def test_presets_and_sizes():
+    assert ModelConfig.preset("base").d_model == 384
+    assert ModelConfig.preset("tiny").d_model == 96
+    base = MusicStyleTransformer(ModelConfig.preset("base", vocab_size=500))
+    assert abs(base.num_parameters() - 30.19e6) / 30.19e6 < 0.02  # the seed's size, measured in its anchor
+    with pytest.raises(ValueError, match="unknown preset"):
+        ModelConfig.preset("huge")
+
+
+def test_config_round_trip_and_validation():
+    cfg = ModelConfig.preset("tiny", vocab_size=777, conditioning="adaln")
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match="unknown field"):
+        ModelConfig.from_dict({**cfg.to_dict(), "n_layers": 3})
+    with pytest.raises(ValueError, match="heads"):
+        ModelConfig(d_content=30, d_style=10, n_heads=8)
+    with pytest.raises(ValueError, match="conditioning"):
+        ModelConfig(conditioning="film")
+    with pytest.raises(ValueError, match="vocab_size"):
+        ModelConfig(vocab_size=0)
+
+
+# ------------------------------------------------------------------------------ forward
+def test_forward_shapes_and_loss():
+    model = make_model()
+    content, mel, tgt_in, tgt_out = batch()
+    logits, loss = model(content, mel, tgt_in, tgt_out)
+    assert logits.shape == (2, 10, V)
+    assert torch.allclose(loss, F.cross_entropy(logits.reshape(-1, V), tgt_out.reshape(-1)))
+    logits2, no_loss = model(content, mel, tgt_in)
+    assert no_loss is None and torch.equal(logits, logits2)
+
+
+def test_backward_reaches_every_parameter():
+    model = make_model().train()
+    content, mel, tgt_in, tgt_out = batch()
+    model(content, mel, tgt_in, tgt_out)[1].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []
+
+
+def test_attention_maps_match_fast_path():
+    model = make_model()
+    content, mel, tgt_in, _ = batch()
+    content[1, 8:] = 0  # padding
+    fast, _ = model(content, mel, tgt_in)
+    slow, _, maps = model(content, mel, tgt_in, return_attn=True)
+    assert torch.allclose(fast, slow, atol=1e-5)
+    H = model.config.n_heads
+    assert [m.shape for m in maps.encoder] == [(2, H, 12, 12)] * model.config.n_enc_layers
+    assert [m.shape for m in maps.decoder_self] == [(2, H, 10, 10)] * model.config.n_dec_layers
+    assert [m.shape for m in maps.cross] == [(2, H, 10, 12)] * model.config.n_dec_layers
+    for m in maps.encoder + maps.decoder_self + maps.cross:
+        assert torch.allclose(m.sum(-1), torch.ones(()), atol=1e-5)
+    assert maps.decoder_self[0].triu(1).abs().max() == 0  # causal
+    assert maps.cross[0][1, :, :, 8:].abs().max() == 0  # padded content gets no attention
+    assert maps.encoder[0][1, :, :, 8:].abs().max() == 0
+
+
+def test_attention_maps_cost_nothing_when_off(monkeypatch):
+    model = make_model()
+    content, mel, tgt_in, _ = batch()
+    reference, _ = model(content, mel, tgt_in)
+    calls = []
+    real = model_module._manual_attention
+    monkeypatch.setattr(model_module, "_manual_attention", lambda *a: calls.append(1) or real(*a))
+    logits, _ = model(content, mel, tgt_in)
+    assert calls == [] and torch.equal(logits, reference)
+    model(content, mel, tgt_in, return_attn=True)
+    cfg = model.config
+    assert len(calls) == cfg.n_enc_layers + 2 * cfg.n_dec_layers
+
+
+def test_content_padding_is_ignored():
+    model = make_model()
+    content, mel, tgt_in, _ = batch(B=1)
+    padded = torch.cat([content, torch.zeros(1, 5, dtype=torch.long)], dim=1)
+    a, _ = model(content, mel, tgt_in)
+    b, _ = model(padded, mel, tgt_in)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_decoder_is_causal_and_style_matters():
+    model = make_model()
+    content, mel, tgt_in, _ = batch()
+    changed = tgt_in.clone()
+    changed[:, 6:] = 3
+    a, _ = model(content, mel, tgt_in)
+    b, _ = model(content, mel, changed)
+    assert torch.allclose(a[:, :6], b[:, :6], atol=1e-5) and not torch.allclose(a[:, 6:], b[:, 6:])
+    c, _ = model(content, mel.flip(-1) + 10, tgt_in)
+    assert (a - c).abs().max() > 1e-4
+
+
+def test_adaln_conditioning_uses_the_style():
+    model = make_model(conditioning="adaln")
+    content, mel, tgt_in, tgt_out = batch()
+    a, _ = model(content, mel, tgt_in)
+    b, _ = model(content, mel + 15, tgt_in)
+    assert torch.allclose(a, b, atol=1e-6)  # zero-initialised modulation: plain LayerNorm at first
+    torch.nn.init.normal_(model.encoder[0].modulation.weight, std=0.5)
+    c, _ = model(content, mel + 15, tgt_in)
+    assert (a - c).abs().max() > 1e-4
+
+
+def test_activation_checkpointing_gives_same_loss_and_grads():
+    content, mel, tgt_in, tgt_out = batch()
+    results = []
+    for flag in (False, True):
+        model = make_model(activation_checkpointing=flag).train()
+        loss = model(content, mel, tgt_in, tgt_out)[1]
+        loss.backward()
+        results.append((loss.detach(), model.decoder[0].mlp.fc1.weight.grad.clone()))
+    assert torch.allclose(results[0][0], results[1][0]) and torch.allclose(results[0][1], results[1][1], atol=1e-6)
+
+
+def test_decode_step_matches_full_decoder():
+    model = make_model()
+    content, mel, tgt_in, _ = batch()
+    content[0, 9:] = 0
+    memory, mask = model.encode(content, model.style_encoder(mel))
+    full = model.head(model.decode(tgt_in, memory, mask))  # (B, T, V)
+    cache = model.new_cache(2, 64, content.shape[1])
+    model.fill_cross(cache, memory, mask)
+    for t in range(tgt_in.shape[1]):
+        step = model.decode_step(tgt_in[:, t], torch.tensor([t]), cache)
+        assert torch.allclose(step, full[:, t], atol=1e-5)
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = make_model()
+    content, mel, tgt_in, _ = batch()
+    with pytest.raises(ValueError, match="mel spectrogram"):
+        model(content, mel[:, :8], tgt_in)
+    with pytest.raises(ValueError, match="max_len"):
+        model(torch.ones(1, model.config.max_len + 1, dtype=torch.long), mel[:1], tgt_in[:1])
+    with pytest.raises(ValueError, match="content_ids"):
+        model(content.float(), mel, tgt_in)
+
+
+# ------------------------------------------------------------------------------ style encoder
+@pytest.mark.parametrize("frames", [1, 7, 300])
+def test_style_encoder_any_length(frames):
+    enc = StyleEncoder(n_mels=N_MELS, d_style=12, channels=(4, 8, 8))
+    mel = np.random.default_rng(0).normal(-40, 20, (N_MELS, frames)).astype(np.float32)
+    single = enc.embed(mel)
+    batched = enc.embed(np.stack([mel, mel]))
+    assert single.shape == (12,) and batched.shape == (2, 12)
+    assert torch.isfinite(single).all() and torch.allclose(batched[1], single, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------ checkpoints
+def test_save_load_round_trip(tmp_path):
+    model = make_model()
+    content, mel, tgt_in, _ = batch()
+    save_pretrained(model, tmp_path / "ckpt")
+    loaded = MusicStyleTransformer.from_pretrained(str(tmp_path / "ckpt"))
+    assert loaded.config == model.config and not loaded.training
+    assert torch.equal(loaded(content, mel, tgt_in)[0], model(content, mel, tgt_in)[0])
+    assert json.loads((tmp_path / "ckpt" / CONFIG_NAME).read_text())["dtype"] == "float32"
+
+
+def test_fp16_checkpoint_halves_size(tmp_path):
+    model = make_model()
+    content, mel, tgt_in, _ = batch()
+    model.save_pretrained(str(tmp_path / "fp32"))
+    model.save_pretrained(str(tmp_path / "fp16"), dtype=torch.float16)
+    size32, size16 = ((tmp_path / d / WEIGHTS_NAME).stat().st_size for d in ("fp32", "fp16"))
+    assert 0.48 < size16 / size32 < 0.52
+    half = load_pretrained(tmp_path / "fp16")
+    assert half.target_emb.weight.dtype == torch.float32
+    assert (half(content, mel, tgt_in)[0] - model(content, mel, tgt_in)[0]).abs().max() < 1e-2
+
+
+def _corrupt_cases():
+    def truncate(d):
+        data = (d / WEIGHTS_NAME).read_bytes()
+        (d / WEIGHTS_NAME).write_bytes(data[: len(data) // 2])
+
+    def bad_json(d):
+        (d / CONFIG_NAME).write_text("{not json")
+
+    def unknown_field(d):
+        meta = json.loads((d / CONFIG_NAME).read_text())
+        meta["config"]["n_layers"] = 4
+        (d / CONFIG_NAME).write_text(json.dumps(meta))
+
+    def other_shape(d):
+        meta = json.loads((d / CONFIG_NAME).read_text())
+        meta["config"]["d_content"] = 64
+        (d / CONFIG_NAME).write_text(json.dumps(meta))
+
+    def missing_key(d):
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(str(d / WEIGHTS_NAME))
+        del state["decoder_ln.weight"]
+        save_file(state, str(d / WEIGHTS_NAME))
+
+    def no_weights(d):
+        (d / WEIGHTS_NAME).unlink()
+
+    def not_safetensors(d):
+        (d / WEIGHTS_NAME).write_bytes(b"PK\x03\x04 a zip, e.g. a torch.save pickle")
+
+    return [(truncate, WEIGHTS_NAME, "safetensors"), (bad_json, CONFIG_NAME, "JSON"),
+            (unknown_field, CONFIG_NAME, "unknown field"), (other_shape, WEIGHTS_NAME, "shape"),
+            (missing_key, WEIGHTS_NAME, "missing.*decoder_ln.weight"), (no_weights, WEIGHTS_NAME, "missing"),
+            (not_safetensors, WEIGHTS_NAME, "safetensors")]
+
+
+@pytest.mark.parametrize("corrupt, file, reason", _corrupt_cases(), ids=lambda x: getattr(x, "__name__", None))
+def test_corrupt_checkpoints_raise_value_error(tmp_path, corrupt, file, reason):
+    save_pretrained(make_model(), tmp_path)
+    corrupt(tmp_path)
+    with pytest.raises(ValueError, match=reason) as info:
+        load_pretrained(tmp_path)
+    assert file in str(info.value)
+
+
+def test_names_resolve_to_shipped_checkpoints(tmp_path, monkeypatch):
+    import mstoolkit.checkpoint as ckpt
+
+    save_pretrained(make_model(), tmp_path / "demo")
+    monkeypatch.setattr(ckpt, "SHIPPED_DIR", tmp_path)
+    assert load_pretrained("demo").config.vocab_size == V
+    with pytest.raises(FileNotFoundError, match="no-such-model.*available: \\['demo'\\]"):
+        load_pretrained("no-such-model")
+
+
+def test_debug_model_is_in_memory_and_deterministic():
+    a, b = MusicStyleTransformer.from_pretrained("debug"), debug_model()
+    assert a.config == ModelConfig.preset("debug")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_int8_quantization_is_smaller_and_close():
+    torch.manual_seed(0)
+    model = MusicStyleTransformer(ModelConfig.preset("tiny", vocab_size=V, n_mels=N_MELS, dropout=0.0)).eval()
+    content, mel, tgt_in, _ = batch()
+    q = quantize_int8(model)
+    ref, out = model(content, mel, tgt_in)[0], q(content, mel, tgt_in)[0]
+    assert state_size_bytes(q) < 0.6 * state_size_bytes(model)
+    assert (out - ref).abs().max() < 0.1 * ref.abs().max()
+    assert (out.argmax(-1) == ref.argmax(-1)).float().mean() > 0.9
+    assert type(model.encoder[0].attn.qkv) is torch.nn.Linear  # the source model is untouched
+
+
+# ------------------------------------------------------------------------------ light imports
+def test_imports_need_only_torch_and_numpy():
+    code = textwrap.dedent(f"""
+        import sys, importlib.util
+        for name in ["pretty_midi", "music21", "librosa", "plotly", "ipywidgets", "IPython", "safetensors",
+                     "soundfile", "mido", "scipy", "pandas", "matplotlib", "tqdm", "yaml"]:
+            sys.modules[name] = None  # any import of these now fails
+        sys.path.insert(0, {str(ROOT)!r})
+        import mstoolkit.model, mstoolkit.losses, mstoolkit.generate, mstoolkit.checkpoint
+        for script in ["bench_model", "seed_model"]:
+            spec = importlib.util.spec_from_file_location(script, {str(ROOT / "benchmarks")!r} + f"/{{script}}.py")
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        m = mstoolkit.checkpoint.debug_model()
+        print("ok", m.num_parameters())
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok")
