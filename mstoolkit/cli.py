@@ -1,0 +1,447 @@
+"""The `mstoolkit` command.
+
+    $ mstoolkit tokenize data_samples/bwv66.6.mid --names
+    $ mstoolkit render data_samples/bwv66.6.mid --out bwv66.6.wav
+    $ mstoolkit train --config tiny --out runs/tiny --max-steps 500 --data.corpus data_samples
+    $ mstoolkit transfer data_samples/bwv66.6.mid --style swing --checkpoint demo --out swing.mid --wav swing.wav
+    $ mstoolkit bench --baseline identity --baseline oracle --checkpoint runs/tiny --limit 50
+
+Every sub-command has ``--help``. Heavy libraries are imported inside each command so that
+``mstoolkit --help`` answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+
+class CliError(Exception):
+    """A user mistake: printed as one line, exit status 2, no traceback."""
+
+
+def _existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {value}")
+    return path
+
+
+# ----------------------------------------------------------------------------- tokenize
+def cmd_tokenize(args: argparse.Namespace) -> None:
+    from mstoolkit.tokenizer import RemiTokenizer
+
+    tokenizer = RemiTokenizer.load(args.tokenizer) if args.tokenizer else RemiTokenizer()
+    ids = tokenizer.encode(args.midi)
+    result: dict = {"file": str(args.midi), "n_tokens": len(ids), "ids": ids}
+    if args.names:
+        result["tokens"] = tokenizer.tokens(ids)
+    text = json.dumps(result, indent=None if args.compact else 1)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        print(f"wrote {len(ids)} tokens to {args.out}")
+    else:
+        print(text)
+
+
+# ----------------------------------------------------------------------------- render
+def cmd_render(args: argparse.Namespace) -> None:
+    from mstoolkit.audio import render, save_wav
+    from mstoolkit.piece import load_piece
+
+    piece = load_piece(args.midi)
+    t0 = time.perf_counter()
+    audio = render(piece, sample_rate=args.sample_rate)
+    elapsed = time.perf_counter() - t0
+    out = Path(args.out) if args.out else Path(args.midi).with_suffix(".wav")
+    save_wav(out, audio, args.sample_rate)
+    seconds = len(audio) / args.sample_rate
+    print(f"wrote {out}: {seconds:.1f} s of audio rendered in {elapsed:.2f} s")
+
+
+# ----------------------------------------------------------------------------- info
+def cmd_info(args: argparse.Namespace) -> None:
+    from mstoolkit.piece import load_piece
+
+    piece = load_piece(args.midi)
+    programs = sorted({("drums" if n.is_drum else n.program) for n in piece.notes}, key=str)
+    sigs = ", ".join(f"{ts.numerator}/{ts.denominator}@{ts.tick}" for ts in piece.time_signatures)
+    tempos = ", ".join(f"{t.bpm:g}@{t.tick}" for t in piece.tempos)
+    print(f"{args.midi}: {len(piece)} notes, {len(piece.bar_starts())} bars, "
+          f"{piece.duration_seconds:.1f} s, key {piece.key or 'unknown'}")
+    print(f"  time signatures: {sigs}\n  tempi (bpm@tick): {tempos}\n  programs: {programs}")
+
+
+# ----------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> None:
+    """The README's main job: tokenize, round-trip and render a shipped Bach chorale."""
+    from mstoolkit.audio import render, save_wav
+    from mstoolkit.piece import load_piece, sample_paths
+    from mstoolkit.tokenizer import RemiTokenizer
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    source = sample_paths()[0]
+    piece = load_piece(source)
+    tokenizer = RemiTokenizer()
+    ids = tokenizer.encode(piece)
+    decoded = tokenizer.decode(ids)
+    same = sorted(decoded.notes) == sorted(piece.notes)
+    print(f"{source.name}: {len(piece)} notes -> {len(ids)} REMI tokens; "
+          f"round trip {'exact' if same else 'DIFFERS'}")
+    print("first tokens:", " ".join(tokenizer.tokens(ids)[:12]), "...")
+    decoded.save_midi(out / f"{source.stem}.roundtrip.mid")
+    t0 = time.perf_counter()
+    audio = render(decoded)
+    save_wav(out / f"{source.stem}.wav", audio, 22050)
+    print(f"wrote {out / (source.stem + '.roundtrip.mid')} and {out / (source.stem + '.wav')} "
+          f"({len(audio) / 22050:.1f} s of audio in {time.perf_counter() - t0:.2f} s)")
+    if not same:
+        raise CliError("the tokenizer round trip changed the notes")
+
+
+# ----------------------------------------------------------------------------- train
+def _config_overrides(args: argparse.Namespace) -> dict[str, str]:
+    return {key[4:]: value for key, value in vars(args).items() if key.startswith("key:")}
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import signal
+
+    from mstoolkit.train import LATEST_NAME, TRAIN_CONFIG_NAME, TrainConfig, Trainer, latest_checkpoint
+
+    overrides = _config_overrides(args)
+    run_config = Path(args.out or TrainConfig.preset("tiny").out) / TRAIN_CONFIG_NAME
+    if args.config is None and args.resume and run_config.is_file():
+        config = TrainConfig.load(run_config)  # the run's own config
+    elif args.config is None or args.config in _train_presets():
+        config = TrainConfig.preset(args.config or "tiny")
+    elif Path(args.config).suffix in (".yaml", ".yml", ".json"):
+        config = TrainConfig.load(args.config)
+    else:
+        raise CliError(f"--config {args.config!r}: not a preset ({', '.join(_train_presets())}) nor a "
+                       ".yaml/.json file")
+    if args.out:
+        overrides["out"] = args.out
+    config = config.with_overrides(overrides)
+    out = Path(config.out)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return
+    if args.resume:
+        try:
+            latest_checkpoint(out)  # fails at once when there is nothing to resume
+        except ValueError as err:
+            raise CliError(f"--resume: {err}") from None
+    elif (out / LATEST_NAME).exists():
+        raise CliError(f"{out} already holds a training run; add --resume to continue it, or choose another --out")
+
+    trainer = Trainer(config, progress=not args.quiet)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def graceful_stop(signum, frame):  # first Ctrl-C: finish the step, checkpoint, exit; second: abort
+        signal.signal(signal.SIGINT, previous)
+        trainer.stop()
+        if trainer.is_main:
+            print("\nstopping after this step (Ctrl-C again to abort without a checkpoint)", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, graceful_stop)
+    try:
+        if args.resume:
+            folder = trainer.load_checkpoint()
+            if trainer.is_main:
+                print(f"resuming {folder} at step {trainer.step} of {config.max_steps}")
+        elif trainer.is_main:
+            n_train = len(trainer.train_set)
+            print(f"training {config.model_preset} ({trainer.model.num_parameters() / 1e6:.2f}M parameters) on "
+                  f"{n_train} StyleBench triplets, {trainer.world_size} process(es) on {trainer.device} "
+                  f"({trainer.precision}); run folder {out}")
+        history = trainer.fit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        trainer.close()
+    if trainer.is_main and history["step"]:
+        val = [v for v in history["val_loss"] if v is not None]
+        rate = sum(history["tokens_per_s"][-20:]) / len(history["tokens_per_s"][-20:])
+        print(f"step {trainer.step}: loss {history['loss'][-1]:.4f}"
+              + (f", val_loss {val[-1]:.4f}" if val else "") + f", {rate:.0f} target tokens/s")
+        print(f"checkpoint {trainer.last_checkpoint} (mstoolkit transfer ... --checkpoint {out})")
+
+
+def _train_presets() -> list[str]:
+    from mstoolkit.train import TRAIN_PRESETS
+
+    return sorted(TRAIN_PRESETS)
+
+
+# ----------------------------------------------------------------------------- transfer
+def _load_model(name: str, device: str = "cpu"):
+    """(model, tokenizer, folder) of a checkpoint folder, a run folder (its latest checkpoint) or a
+    shipped name such as ``demo``."""
+    from mstoolkit.checkpoint import CONFIG_NAME, resolve
+    from mstoolkit.model import MusicStyleTransformer
+    from mstoolkit.tokenizer import RemiTokenizer
+    from mstoolkit.train import TOKENIZER_NAME, latest_checkpoint
+
+    path = Path(name)
+    if path.is_dir() and not (path / CONFIG_NAME).is_file():
+        path = latest_checkpoint(path)  # a run folder
+    elif name != "debug":
+        path = resolve(name)
+    model = MusicStyleTransformer.from_pretrained(str(path), device=device)
+    tokenizer_file = path / TOKENIZER_NAME
+    tokenizer = RemiTokenizer.load(tokenizer_file) if tokenizer_file.is_file() else RemiTokenizer()
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise CliError(f"checkpoint {name}: its vocabulary ({model.config.vocab_size}) does not match the "
+                       f"tokenizer ({tokenizer.vocab_size})")
+    return model, tokenizer, path
+
+
+_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+
+
+def style_reference(style: str, content_path: Path, n_bars: int = 4):
+    """The reference of ``--style``: a MIDI or audio file as given, or for a style name the first
+    ``n_bars`` bars of another shipped sample piece rendered in that style."""
+    from mstoolkit.piece import load_piece, sample_paths
+    from mstoolkit.styles import list_styles, render_style
+
+    path = Path(style)
+    if path.suffix.lower() in (".mid", ".midi") + _AUDIO_SUFFIXES:
+        if not path.is_file():
+            raise CliError(f"--style {style}: no such file")
+        return load_piece(path) if path.suffix.lower() in (".mid", ".midi") else path
+    if style not in list_styles():
+        raise CliError(f"--style {style!r}: not a .mid/.wav file and not a style name; styles: "
+                       f"{', '.join(list_styles())}")
+    try:
+        samples = [p for p in sample_paths().values() if p.resolve() != content_path.resolve()]
+    except FileNotFoundError:
+        samples = []
+    if not samples:
+        raise CliError(f"--style {style}: a named style uses another sample piece from data_samples/ as the "
+                       "reference, and none was found; give a reference file (--style REF.mid or REF.wav)")
+    return render_style(load_piece(samples[0]).slice_bars(0, n_bars), style)
+
+
+def cmd_transfer(args: argparse.Namespace) -> None:
+    from mstoolkit.generate import transfer
+    from mstoolkit.piece import load_piece
+
+    content = load_piece(args.content)
+    if args.bars is not None:
+        if args.bars < 1:
+            raise CliError(f"--bars: expected a number of bars >= 1, got {args.bars}")
+        content = content.slice_bars(0, args.bars)
+    for flag, value, ok in (("--temperature", args.temperature, args.temperature >= 0),
+                            ("--top-p", args.top_p, args.top_p is None or 0 < args.top_p <= 1),
+                            ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1)):
+        if not ok:
+            raise CliError(f"{flag}: out of range ({value}); temperature >= 0, 0 < top-p <= 1, top-k >= 1")
+    reference = style_reference(args.style, Path(args.content))
+    model, tokenizer, folder = _load_model(args.checkpoint, args.device)
+    t0 = time.perf_counter()
+    piece = transfer(model, tokenizer, content, reference, temperature=args.temperature, top_p=args.top_p,
+                     top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens)
+    elapsed = time.perf_counter() - t0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    piece.save_midi(out)
+    print(f"wrote {out}: {len(piece)} notes, {len(piece.bar_starts()) if piece.notes else 0} bars, "
+          f"{piece.duration_seconds:.1f} s (model {folder}, style {args.style}, {elapsed:.1f} s)")
+    if args.wav:
+        from mstoolkit.audio import render, save_wav
+
+        save_wav(args.wav, render(piece), 22050)
+        print(f"wrote {args.wav}")
+
+
+# ----------------------------------------------------------------------------- bench
+def cmd_bench(args: argparse.Namespace) -> None:
+    from mstoolkit.bench import format_table, run_bench
+    from mstoolkit.data import build_stylebench, load_test_split
+    from mstoolkit.train import TrainConfig, transfer_system
+
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit: expected a number of triplets >= 1, got {args.limit}")
+    data = TrainConfig().with_overrides(_config_overrides(args)).data
+    if args.manifest:
+        bench = load_test_split(args.manifest, args.cache_dir)
+    else:
+        bench = build_stylebench(data, args.cache_dir)
+    systems: dict[str, object] = {name: name for name in (args.baseline or [])}
+    for name in args.checkpoint or []:
+        model, tokenizer, folder = _load_model(name, args.device)
+        label = Path(name).name or name
+        systems[label + (" (style zeroed)" if args.zero_style else "")] = transfer_system(
+            model, tokenizer, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
+            zero_style=args.zero_style)
+    if not systems:
+        systems = {"identity": "identity", "oracle": "oracle"}
+    results = {label: run_bench(system, split=args.split, limit=args.limit, bench=bench)
+               for label, system in systems.items()}
+    print(format_table(results))
+    if args.json:
+        report = {"split": args.split, "limit": args.limit, "temperature": args.temperature, "top_p": args.top_p,
+                  "seed": args.seed, "stylebench": bench.config.to_dict(), "results": results}
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+        print(f"wrote {args.json}")
+
+
+def _add_config_keys(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """One flag per TrainConfig key (``--lr``, ``--max-steps``, ``--data.corpus``, ``--model.dropout``);
+    keys starting with ``prefix`` only. Values are parsed and checked by TrainConfig."""
+    import typing
+
+    from mstoolkit.train import TrainConfig
+
+    defaults = TrainConfig.preset("tiny").to_dict()
+    group = parser.add_argument_group("config keys" if not prefix else "StyleBench keys",
+                                      "override the preset / config file; lists are comma-separated")
+    for key, tp in TrainConfig.keys().items():
+        if not key.startswith(prefix) or key == "out":
+            continue
+        head, _, tail = key.rpartition(".")
+        shown = f"--{head + '.' if head else ''}{tail.replace('_', '-')}"
+        default = defaults[head][tail] if head == "data" else defaults.get(key, "preset's value")
+        label = _type_label(tp, typing)
+        kwargs = dict(dest=f"key:{key}", default=argparse.SUPPRESS, metavar=label.upper())
+        if tp is bool:
+            kwargs.update(nargs="?", const="true")
+        options = [shown] + ([f"--{key}"] if f"--{key}" != shown else [])
+        group.add_argument(shown, help=f"default: {default}", **kwargs)
+        for alias in options[1:]:
+            group.add_argument(alias, help=argparse.SUPPRESS, **kwargs)
+
+
+def _type_label(tp, typing) -> str:
+    union = typing.get_origin(tp) in (typing.Union, __import__("types").UnionType)
+    base = next(a for a in typing.get_args(tp) if a is not type(None)) if union else tp
+    if typing.get_origin(base) is tuple:
+        return "list"
+    return {int: "int", float: "float", str: "str", bool: "bool"}.get(base, "value")
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; the config-key flags of ``train``/``bench`` (which need torch) are added
+    only when ``command`` is that sub-command, so ``mstoolkit --help`` answers at once."""
+    parser = argparse.ArgumentParser(prog="mstoolkit", description=__doc__.split("\n")[0] + " "
+                                     "Symbolic music style transfer with Transformers.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("tokenize", cmd_tokenize, "MIDI file -> REMI token ids (and names) as JSON")
+    p.add_argument("midi", type=_existing_file, help="input .mid file")
+    p.add_argument("--names", action="store_true", help="also list token names")
+    p.add_argument("--out", help="write the JSON here instead of printing it")
+    p.add_argument("--compact", action="store_true", help="one-line JSON")
+    p.add_argument("--tokenizer", type=_existing_file, help="a tokenizer JSON saved with RemiTokenizer.save")
+
+    p = add("render", cmd_render, "MIDI file -> WAV with the General-MIDI soundfont")
+    p.add_argument("midi", type=_existing_file, help="input .mid file")
+    p.add_argument("--out", help="output .wav (default: next to the input)")
+    p.add_argument("--sample-rate", type=int, default=22050, help="samples per second (default 22050)")
+
+    p = add("info", cmd_info, "summarize a MIDI file: notes, bars, tempi, time signatures")
+    p.add_argument("midi", type=_existing_file, help="input .mid file")
+
+    p = add("demo", cmd_demo, "the main job: round-trip and render a shipped sample")
+    p.add_argument("--out", default="out", help="output folder (default: out)")
+
+    p = add("train", cmd_train, "train a style-transfer model on StyleBench (under torchrun: DDP)")
+    p.epilog = ("Every config key is a flag (--lr 3e-4, --data.corpus DIR, --model.dropout 0.1); "
+                "--print-config shows the resolved config. Multi-GPU: torchrun --nproc_per_node=N -m "
+                "mstoolkit.cli train ...")
+    p.add_argument("--config", help="a preset (debug, tiny, base) or a .yaml/.json config file (default: tiny; "
+                   "with --resume: the run's own config)")
+    p.add_argument("--out", help="run folder for checkpoints and log.jsonl (default: runs/<preset>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config (YAML) and exit")
+    if command == "train":
+        _add_config_keys(p)
+
+    p = add("transfer", cmd_transfer, "re-write a MIDI file in the style of a reference")
+    p.add_argument("content", type=_existing_file, help="the piece to re-write (.mid)")
+    p.add_argument("--style", required=True, help="a style name (swing, waltz, ...: a sample piece rendered in "
+                   "that style is the reference), or a reference file REF.mid / REF.wav")
+    p.add_argument("--checkpoint", default="demo", help="shipped name, checkpoint folder or run folder "
+                   "(default: demo)")
+    p.add_argument("--out", required=True, help="output .mid")
+    p.add_argument("--wav", help="also render the output to this .wav")
+    p.add_argument("--bars", type=int, help="use only the first N bars of the content")
+    p.add_argument("--temperature", type=float, default=0.9, help="sampling temperature, 0 = greedy (default 0.9)")
+    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--max-new-tokens", type=int, help="token limit (default: 2 x content tokens + 256)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+    p = add("bench", cmd_bench, "score systems on StyleBench's test split and print a table")
+    p.add_argument("--baseline", action="append", choices=("identity", "oracle"),
+                   help="a baseline system (repeatable; default: both when no --checkpoint is given)")
+    p.add_argument("--checkpoint", action="append", help="a model: shipped name, checkpoint or run folder "
+                   "(repeatable)")
+    p.add_argument("--limit", type=int, help="score only the first N triplets")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="(default: test)")
+    p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--temperature", type=float, default=0.9, help="sampling temperature (default 0.9)")
+    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed of the first triplet (default 0)")
+    p.add_argument("--zero-style", action="store_true", help="ablation: replace the style vector by zeros")
+    p.add_argument("--manifest", type=_existing_file, help="a saved test split (JSON) instead of a fresh build")
+    p.add_argument("--cache-dir", help="data cache folder (default: $MSTOOLKIT_CACHE or ~/.cache/mstoolkit)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    if command == "bench":
+        _add_config_keys(p, prefix="data.")
+    return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _unknown_arguments(parser, args, extra)
+    from mstoolkit.piece import MidiError
+
+    try:
+        args.func(args)
+    except (CliError, MidiError, ValueError, FileNotFoundError, FloatingPointError) as exc:
+        print(f"mstoolkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> None:
+    """One line naming the first unknown argument and the closest known flags; exit status 2."""
+    import difflib
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+    known = [o for action in sub._actions if action.help != argparse.SUPPRESS for o in action.option_strings]
+    flag = extra[0].split("=")[0]
+    close = difflib.get_close_matches(flag.replace("_", "-"), known, n=3) if flag.startswith("-") else []
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    print(f"mstoolkit {args.command}: error: unrecognized argument {extra[0]!r}{hint} "
+          f"(see mstoolkit {args.command} --help)", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1036 @@
+"""Training: the config, the loop written out (nanoGPT's train.py is the model), checkpoints that
+resume exactly, and DistributedDataParallel under ``torchrun``.
+
+    >>> cfg = TrainConfig.preset("tiny").with_overrides({"max_steps": 200, "out": "runs/tiny"})
+    >>> trainer = Trainer(cfg, on_step=lambda t, m: print(m["step"], m["loss"]))  # doctest: +SKIP
+    >>> history = trainer.fit()  # or trainer.load_checkpoint(), then fit(), to resume  # doctest: +SKIP
+
+What one optimizer step does (:meth:`Trainer.train_step`):
+
+1. ``grad_accum`` micro-batches of ``batch_size`` StyleBench triplets are taken from the seeded data
+   order; under ``torchrun`` each process takes its own slice of the same global micro-batch.
+2. Each runs forward under autocast (bf16/fp16 where the device supports it). The token loss is the
+   *sum* of cross-entropies divided by the number of target tokens of the whole step (all
+   micro-batches, all processes), so the gradient equals that of one big batch whatever the split
+   into micro-batches and processes. With ``style_loss_weight > 0`` a supervised style-contrastive
+   loss on the style encoder's vectors (references of the same style together, others apart) is
+   added; it is what gives the style vector a meaning before the decoder has learned to use it.
+3. ``backward`` (through a GradScaler only for fp16), ``unscale_``, clip, then a NaN/inf check that
+   stops with an error naming the step *before* the optimizer touches the weights.
+4. AdamW step with the learning rate of the pure :func:`get_lr` (linear warm-up, cosine or linear decay).
+
+Exact resume: a checkpoint holds the weights (safetensors, loadable with
+``MusicStyleTransformer.from_pretrained``), the optimizer, the grad scaler, every process's RNG
+state, the data position (epoch and offset of a seeded permutation) and the history. Data
+augmentation (transposition) draws from a generator seeded by ``(seed, epoch, index)``, so the same
+sample gets the same shift whether it is loaded before or after a restart, in any worker.
+Checkpoints are written to a temporary folder that is renamed into place, then the ``latest``
+pointer is replaced; a run killed at any moment leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import shutil
+import threading
+import time
+import types
+import typing
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, Union
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from mstoolkit.data import StyleBench, StyleBenchConfig, StyleBenchDataset, build_stylebench, collate
+from mstoolkit.losses import style_contrastive_loss, token_cross_entropy
+from mstoolkit.model import PRESETS, ModelConfig, MusicStyleTransformer
+
+DECAYS = ("cosine", "linear", "constant")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+STATE_NAME, TRAIN_CONFIG_NAME, TOKENIZER_NAME, LATEST_NAME = "train_state.pt", "train_config.json", "tokenizer.json", "latest"
+LOG_NAME = "log.jsonl"
+STEP_KEYS = ("step", "loss", "style_loss", "lr", "grad_norm", "tokens_per_s", "epoch")  # history, per step
+
+# Training sizes per model preset (fields not named keep the TrainConfig defaults, the `tiny` values).
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "debug": dict(batch_size=2, grad_accum=1, max_tokens=512, max_steps=20, warmup_steps=2, eval_every=10,
+                  ckpt_every=10, eval_samples=8),
+    "tiny": dict(),
+    "base": dict(batch_size=32, grad_accum=1, lr=5e-4, min_lr=5e-5, warmup_steps=500, max_steps=20000,
+                 eval_every=500, ckpt_every=500, eval_samples=256),
+}
+
+
+# ----------------------------------------------------------------------------- config
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; JSON/YAML round trip, dotted overrides.
+
+        >>> TrainConfig.preset("debug").with_overrides({"lr": "3e-4", "data.window_bars": "2"}).lr
+        0.0003
+
+    Keys: the fields below; ``data.<field>`` sets a :class:`~mstoolkit.data.StyleBenchConfig` field,
+    ``model.<field>`` a :class:`~mstoolkit.model.ModelConfig` field of the preset.
+    """
+
+    model_preset: str = "tiny"  # model size: a ModelConfig preset ("debug", "tiny", "base")
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides, e.g. {"dropout": 0.0}
+    data: StyleBenchConfig = field(default_factory=StyleBenchConfig)  # the StyleBench build to train on
+    cache_dir: str | None = None  # data caches (None: $MSTOOLKIT_CACHE or ~/.cache/mstoolkit)
+    out: str = "runs/tiny"  # run folder: checkpoints, log.jsonl
+    max_tokens: int = 1024  # longest content/target sequence (longer windows are cut at a bar line)
+    batch_size: int = 8  # sequences per micro-batch per process
+    grad_accum: int = 8  # micro-batches per optimizer step (the seed's 8)
+    lr: float = 1e-3  # peak learning rate, reached after warm-up
+    min_lr: float = 1e-4  # learning rate at the end of the decay
+    warmup_steps: int = 100  # linear warm-up from lr / warmup_steps to lr
+    decay: str = "cosine"  # "cosine", "linear" or "constant" decay from lr to min_lr over the remaining steps
+    max_steps: int = 2000  # optimizer steps
+    weight_decay: float = 0.1  # AdamW, on matrices only (not on biases and norms)
+    beta1: float = 0.9
+    beta2: float = 0.95
+    clip: float = 1.0  # max global gradient norm (0: no clipping)
+    style_loss_weight: float = 0.1  # weight of the style-contrastive loss (0: off; the ablation flag)
+    style_temperature: float = 0.1  # temperature of the style-contrastive loss
+    eval_every: int = 100  # steps between validations (0: only at the end)
+    eval_samples: int = 64  # val triplets for the val loss (0: no val loss)
+    eval_bench: int = 0  # val triplets transferred by generation and scored with StyleBench metrics (0: off)
+    eval_temperature: float = 0.9  # sampling temperature of those transfers
+    ckpt_every: int = 100  # steps between checkpoints (0: only at the end)
+    keep_checkpoints: int = 2  # checkpoint folders kept (the newest)
+    log_every: int = 1  # steps between lines in log.jsonl and progress updates
+    seed: int = 0
+    device: str = "auto"  # "auto" (cuda, else mps, else cpu), "cpu", "cuda", "cuda:1", "mps"
+    precision: str = "auto"  # "auto" (bf16 on CUDA where supported, else fp16 on CUDA, else fp32), "fp32", "bf16", "fp16"
+    activation_checkpointing: bool = False  # recompute block activations in backward (less memory)
+    compile: bool = False  # torch.compile each block (MusicStyleTransformer.compile_blocks)
+    num_workers: int = 0  # DataLoader worker processes
+    precompute_mels: bool = True  # render all reference mels before step 1 (with a progress bar)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, dict):
+            self.data = _build_data_config(self.data)
+        if not isinstance(self.data, StyleBenchConfig):
+            raise ValueError(f"TrainConfig.data: expected StyleBenchConfig fields, got {type(self.data).__name__}")
+        self.model = _model_overrides(self.model or {})
+        hints = _hints(TrainConfig)
+        for f in dataclasses.fields(self):
+            if f.name not in ("data", "model"):
+                setattr(self, f.name, _coerce(f.name, hints[f.name], getattr(self, f.name)))
+        self._validate()
+
+    def _validate(self) -> None:
+        def check(ok: bool, key: str, expected: str) -> None:
+            if not ok:
+                raise ValueError(f"TrainConfig.{key}: expected {expected}, got {getattr(self, key)!r}")
+
+        check(self.model_preset in PRESETS, "model_preset", f"one of {sorted(PRESETS)}")
+        for key in ("max_tokens", "batch_size", "grad_accum", "max_steps", "keep_checkpoints", "log_every"):
+            check(getattr(self, key) >= 1, key, "an integer >= 1")
+        for key in ("warmup_steps", "eval_every", "eval_samples", "eval_bench", "ckpt_every", "num_workers"):
+            check(getattr(self, key) >= 0, key, "an integer >= 0")
+        for key in ("weight_decay", "clip", "style_loss_weight", "min_lr"):
+            check(getattr(self, key) >= 0 and math.isfinite(getattr(self, key)), key, "a number >= 0")
+        check(0 < self.lr < math.inf, "lr", "a number > 0")
+        check(self.min_lr <= self.lr, "min_lr", f"a number <= lr ({self.lr})")
+        check(0 <= self.beta1 < 1, "beta1", "a number in [0, 1)")
+        check(0 <= self.beta2 < 1, "beta2", "a number in [0, 1)")
+        check(self.style_temperature > 0, "style_temperature", "a number > 0")
+        check(self.eval_temperature >= 0, "eval_temperature", "a number >= 0 (0 = greedy)")
+        check(self.decay in DECAYS, "decay", f"one of {DECAYS}")
+        check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
+        check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
+              "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        self.model_config(vocab_size=777)  # checks the model overrides together with the preset
+
+    # -------------------------------------------------------------- construction
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "TrainConfig":
+        """Training defaults for model preset ``name`` (``"debug"``, ``"tiny"``, ``"base"``).
+
+            >>> TrainConfig.preset("debug").batch_size
+            2
+        """
+        if name not in TRAIN_PRESETS:
+            raise ValueError(f"unknown config preset {name!r}; choose one of {sorted(TRAIN_PRESETS)} or give a "
+                             ".yaml/.json file")
+        return cls(**{"model_preset": name, "out": f"runs/{name}", **TRAIN_PRESETS[name], **overrides})
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """The :class:`ModelConfig`: the preset, the ``model`` overrides and the training flags."""
+        try:
+            return ModelConfig.preset(self.model_preset, vocab_size=vocab_size,
+                                      activation_checkpointing=self.activation_checkpointing, **self.model)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"TrainConfig.model: {err}") from err
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["data"] = _plain(self.data.to_dict())
+        data["model"] = _plain(dict(self.model))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; a ``model_preset`` key picks that preset's training defaults
+        first (:meth:`preset`). Unknown keys raise ValueError naming them."""
+        if not isinstance(data, dict):
+            raise ValueError(f"TrainConfig: expected a mapping of config keys, got {type(data).__name__}")
+        base = cls.preset(str(data.get("model_preset", "tiny")))
+        flat = {k: v for k, v in data.items() if k not in ("data", "model", "model_preset")}
+        for key, value in (data.get("data") or {}).items():
+            flat[f"data.{key}"] = value
+        for key, value in (data.get("model") or {}).items():
+            flat[f"model.{key}"] = value
+        return base.with_overrides(flat)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "TrainConfig":
+        """A copy with ``{"lr": 3e-4, "data.corpus": "data_samples", "model.dropout": "0"}`` applied.
+
+        Values may be strings (from a command line): they are parsed by the field's type. Unknown
+        keys and bad values raise ValueError naming the key.
+        """
+        top = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data, model = self.data.to_dict(), dict(self.model)
+        data_keys, model_keys = set(_hints(StyleBenchConfig)), set(_hints(ModelConfig)) - {"vocab_size",
+                                                                                           "activation_checkpointing"}
+        valid = [k for k in top if k not in ("data", "model")] + [f"data.{k}" for k in data_keys] + \
+            [f"model.{k}" for k in model_keys]
+        for key, value in overrides.items():
+            key = key.replace("-", "_")
+            if key.startswith("data.") and key[5:] in data_keys:
+                data[key[5:]] = value
+            elif key.startswith("model.") and key[6:] in model_keys:
+                model[key[6:]] = value
+            elif key in top and key not in ("data", "model"):
+                top[key] = value
+            else:
+                raise ValueError(_unknown_key(key, valid))
+        top["data"], top["model"] = _build_data_config(data), model
+        return TrainConfig(**top)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the config as JSON (``.json``) or YAML (``.yaml``/``.yml``)."""
+        path = Path(path)
+        text = (_yaml().safe_dump(self.to_dict(), sort_keys=False) if path.suffix in (".yaml", ".yml")
+                else json.dumps(self.to_dict(), indent=2) + "\n")
+        _write_text_atomic(path, text)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "TrainConfig":
+        """Read a ``.json``/``.yaml``/``.yml`` config; ValueError naming the file on any problem."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such config file")
+        try:
+            text = path.read_text()
+            data = _yaml().safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+        except Exception as err:  # json and yaml raise their own parse errors
+            raise ValueError(f"{path}: not a readable {path.suffix or 'JSON'} config ({err})") from err
+        try:
+            return cls.from_dict(data or {})
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
+
+    @staticmethod
+    def keys() -> dict[str, Any]:
+        """Every overridable key with its type (the CLI turns each into a ``--key`` flag)."""
+        keys = {k: v for k, v in _hints(TrainConfig).items() if k not in ("data", "model", "model_preset")}
+        keys.update({f"data.{k}": v for k, v in _hints(StyleBenchConfig).items()})
+        keys.update({f"model.{k}": v for k, v in _hints(ModelConfig).items()
+                     if k not in ("vocab_size", "activation_checkpointing")})
+        return keys
+
+
+def _build_data_config(data: dict[str, Any]) -> StyleBenchConfig:
+    hints = _hints(StyleBenchConfig)
+    unknown = sorted(set(data) - set(hints))
+    if unknown:
+        raise ValueError(_unknown_key(f"data.{unknown[0]}", [f"data.{k}" for k in hints]))
+    values = {k: _coerce(f"data.{k}", hints[k], v) for k, v in data.items()}
+    if values.get("styles") is not None:
+        from mstoolkit.styles import list_styles
+
+        unknown = [name for name in values["styles"] if name not in list_styles()]
+        if unknown:
+            raise ValueError(f"data.styles: unknown style(s) {unknown}; styles: {', '.join(list_styles())}")
+    try:
+        return StyleBenchConfig(**values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"TrainConfig.data: {err}") from err
+
+
+def _model_overrides(model: dict[str, Any]) -> dict[str, Any]:
+    """ModelConfig overrides, each parsed by its field type; vocab_size and activation_checkpointing
+    are set by the trainer, not here."""
+    hints = _hints(ModelConfig)
+    known = sorted(set(hints) - {"vocab_size", "activation_checkpointing"})
+    if not isinstance(model, dict):
+        raise ValueError(f"TrainConfig.model: expected a mapping of ModelConfig fields, got {model!r}")
+    for key in model:
+        if key not in known:
+            raise ValueError(_unknown_key(f"model.{key}", [f"model.{k}" for k in known]))
+    return {key: _coerce(f"model.{key}", hints[key], value) for key, value in model.items()}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unknown_key(key: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `mstoolkit train --help` for the keys"
+    return f"unknown config key {key!r}{hint}"
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _coerce(key: str, tp: Any, value: Any) -> Any:
+    """``value`` (possibly a command-line string) as type ``tp``; ValueError naming ``key`` otherwise."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+            return None
+        options = [a for a in args if a is not type(None)]
+        for option in options:
+            try:
+                return _coerce(key, option, value)
+            except ValueError:
+                continue
+        names = " or ".join(_type_name(a) for a in args)
+        raise ValueError(f"{key}: expected {names}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+            return value.lower() in _TRUE
+        raise ValueError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        raise ValueError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"{key}: expected a string, got {value!r}")
+    if origin is tuple:
+        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ValueError(f"{key}: expected a comma-separated list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(key, args[0], v) for v in items)
+        if len(items) != len(args):
+            raise ValueError(f"{key}: expected {len(args)} values, got {value!r}")
+        return tuple(_coerce(key, a, v) for a, v in zip(args, items))
+    if origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+        raise ValueError(f"{key}: expected a mapping, got {value!r}")
+    raise ValueError(f"{key}: cannot parse a value of type {tp}")  # a field type this parser lacks
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
+            type(None): "none"}.get(tp, "a comma-separated list" if typing.get_origin(tp) is tuple else str(tp))
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists (JSON/YAML friendly)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _yaml():
+    import yaml
+
+    return yaml
+
+
+# ----------------------------------------------------------------------------- schedule
+def get_lr(step: int, cfg: TrainConfig) -> float:
+    """Learning rate of optimizer step ``step`` (0-based): linear warm-up over ``warmup_steps`` to
+    ``lr``, then ``decay`` down to ``min_lr`` at ``max_steps`` (and ``min_lr`` after).
+
+        >>> cfg = TrainConfig(lr=1.0, min_lr=0.0, warmup_steps=10, max_steps=110)
+        >>> get_lr(0, cfg), get_lr(9, cfg), get_lr(60, cfg), get_lr(110, cfg)
+        (0.1, 1.0, 0.5, 0.0)
+    """
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.decay == "constant" or step >= cfg.max_steps:
+        return cfg.lr if cfg.decay == "constant" else cfg.min_lr
+    ratio = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)  # 0 -> 1
+    coeff = 0.5 * (1.0 + math.cos(math.pi * ratio)) if cfg.decay == "cosine" else 1.0 - ratio  # 1 -> 0
+    return cfg.min_lr + coeff * (cfg.lr - cfg.min_lr)
+
+
+# ----------------------------------------------------------------------------- data order
+class DataOrder:
+    """A seeded permutation of ``range(n)`` per epoch, read in global micro-batches.
+
+    A global micro-batch is ``batch_size * world_size`` consecutive entries of the permutation;
+    process ``rank`` takes its ``batch_size`` slice (what ``DistributedSampler`` does, but resumable
+    at any micro-batch). An epoch's remainder smaller than a global micro-batch is dropped. The
+    position is ``(epoch, offset)``; :meth:`batch` and :meth:`advance` are pure.
+
+        >>> order = DataOrder(10, batch_size=4, seed=0)
+        >>> len(order.batch((0, 0))), order.advance((0, 0)), order.advance((0, 4))   # 2 left over: dropped
+        (4, (0, 4), (1, 0))
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.batch_size, self.seed, self.rank, self.world_size = n, batch_size, seed, rank, world_size
+        self.global_batch = batch_size * world_size
+        if n < self.global_batch:
+            raise ValueError(f"the train split has {n} triplets, fewer than one micro-batch of batch_size "
+                             f"{batch_size} x {world_size} process(es); lower batch_size or add pieces")
+        self._perm: tuple[int, list[int]] | None = None
+
+    def permutation(self, epoch: int) -> list[int]:
+        if self._perm is None or self._perm[0] != epoch:
+            g = torch.Generator().manual_seed(_mix(self.seed, epoch))
+            self._perm = (epoch, torch.randperm(self.n, generator=g).tolist())
+        return self._perm[1]
+
+    def batch(self, position: tuple[int, int]) -> list[tuple[int, int]]:
+        """This process's ``(epoch, index)`` keys of the micro-batch at ``position``."""
+        epoch, offset = position
+        start = offset + self.rank * self.batch_size
+        return [(epoch, i) for i in self.permutation(epoch)[start:start + self.batch_size]]
+
+    def advance(self, position: tuple[int, int]) -> tuple[int, int]:
+        """The position after the micro-batch at ``position``."""
+        epoch, offset = position
+        offset += self.global_batch
+        return (epoch + 1, 0) if offset + self.global_batch > self.n else (epoch, offset)
+
+    def batches(self, position: tuple[int, int]) -> Iterator[list[tuple[int, int]]]:
+        """Micro-batches from ``position`` on, forever (a DataLoader ``batch_sampler``)."""
+        while True:
+            yield self.batch(position)
+            position = self.advance(position)
+
+
+class _Batches:
+    """An iterable ``batch_sampler`` over a :class:`DataOrder` from a fixed start position."""
+
+    def __init__(self, order: DataOrder, position: tuple[int, int]) -> None:
+        self.order, self.position = order, position
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        return self.order.batches(self.position)
+
+
+def _mix(*parts: int) -> int:
+    """A 63-bit seed from integers (the same on every platform)."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (int(p) & 0xFFFFFFFFFFFFFFFF)) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h & 0x7FFFFFFFFFFFFFFF
+
+
+class SeededItems(torch.utils.data.Dataset):
+    """``dataset[(epoch, index)]`` = ``dataset[index]`` drawn with torch's RNG seeded by
+    ``(seed, epoch, index)``: the random transposition of a sample does not depend on the worker,
+    the process or a restart; the global RNG (dropout) is left untouched."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        epoch, index = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_mix(self.seed, epoch, index))
+            return self.dataset[index]
+
+
+class _MelJobs(torch.utils.data.Dataset):
+    """Item ``i`` renders (or finds cached) the mel of ``(window, style) = todo[i]``."""
+
+    def __init__(self, bench: StyleBench, todo: list[tuple[str, str]]) -> None:
+        self.bench, self.todo = bench, todo
+
+    def __len__(self) -> int:
+        return len(self.todo)
+
+    def __getitem__(self, index: int) -> int:
+        self.bench.mel(*self.todo[index])
+        return index
+
+
+# ----------------------------------------------------------------------------- objective
+class TrainingObjective(nn.Module):
+    """The model plus its losses, as one module so DistributedDataParallel sees a single forward.
+
+    ``forward(content_ids, reference_mel, target_ids, style_labels)`` returns
+    ``(token_loss_sum, style_loss)``: the *sum* of target-token cross-entropies (pad ignored) and
+    the style-contrastive loss of the style vectors (0 if the weight is 0 or no two references
+    share a style). The path is :meth:`MusicStyleTransformer.forward`'s, keeping the style vectors.
+    """
+
+    def __init__(self, model: MusicStyleTransformer, style_loss_weight: float = 0.0,
+                 style_temperature: float = 0.1) -> None:
+        super().__init__()
+        self.model, self.style_loss_weight, self.style_temperature = model, style_loss_weight, style_temperature
+
+    def forward(self, content_ids: torch.Tensor, reference_mel: torch.Tensor, target_ids: torch.Tensor,
+                style_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        model, pad = self.model, self.model.config.pad_id
+        style = model.style_encoder(reference_mel)  # (B, d_style)
+        memory, memory_mask = model.encode(content_ids, style)  # (B, S, d_model)
+        logits = model.head(model.decode(target_ids[:, :-1], memory, memory_mask))  # (B, T - 1, V)
+        targets = target_ids[:, 1:]  # (B, T - 1)
+        token_sum = token_cross_entropy(logits, targets, pad_id=pad) * targets.ne(pad).sum()
+        style_term = torch.zeros((), device=style.device)
+        same = style_labels[:, None] == style_labels[None, :]  # (B, B)
+        if self.style_loss_weight > 0 and int(same.sum()) > len(style_labels):  # some pair shares a style
+            style_term = style_contrastive_loss(style, style_labels, temperature=self.style_temperature)
+        return token_sum, style_term
+
+
+# ----------------------------------------------------------------------------- distributed
+def distributed_env() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment variables (``(0, 1, 0)`` alone)."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def _resolve_device(name: str, local_rank: int, distributed: bool) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank if distributed else torch.cuda.current_device())
+        name = "mps" if torch.backends.mps.is_available() and not distributed else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"TrainConfig.device: {name!r} asked for, but CUDA is not available here")
+        if distributed and device.index is None:
+            device = torch.device("cuda", local_rank)
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"TrainConfig.device: {name!r} asked for, but MPS is not available here")
+    return device
+
+
+def _resolve_precision(name: str, device: torch.device) -> str:
+    if name != "auto":
+        if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError("TrainConfig.precision: bf16 is not supported by this GPU; use fp16 or fp32")
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+# ----------------------------------------------------------------------------- the trainer
+class NonFiniteLossError(FloatingPointError):
+    """The loss or the gradient became NaN/inf; raised before the step, so no checkpoint holds it."""
+
+
+Callback = Callable[..., Any]
+
+
+class Trainer:
+    """Trains a :class:`MusicStyleTransformer` on StyleBench (see the module docstring).
+
+        >>> trainer = Trainer(TrainConfig.preset("debug"), on_step=lambda t, m: print(m))  # doctest: +SKIP
+        >>> history = trainer.fit()  # doctest: +SKIP
+
+    ``bench``: a StyleBench already built (else ``build_stylebench(cfg.data)``). Callbacks are called
+    on rank 0 as ``on_step(trainer, metrics)`` after every step, ``on_eval(trainer, metrics)``
+    after each validation and ``on_checkpoint(trainer, path)`` after each checkpoint; an exception
+    in a callback stops training (the last checkpoint stays). :meth:`pause`, :meth:`unpause` and
+    :meth:`stop` may be called from another thread (a dashboard); they act between steps, and
+    ``stop`` writes a checkpoint before :meth:`fit` returns. Under ``torchrun`` the trainer runs DDP.
+    """
+
+    def __init__(self, config: TrainConfig, *, bench: StyleBench | None = None, tokenizer: Any = None,
+                 progress: bool = True, on_step: Callback | Sequence[Callback] | None = None,
+                 on_eval: Callback | Sequence[Callback] | None = None,
+                 on_checkpoint: Callback | Sequence[Callback] | None = None) -> None:
+        from mstoolkit.tokenizer import RemiTokenizer
+
+        cfg = self.config = config
+        self.progress = progress
+        self.callbacks: dict[str, list[Callback]] = {"on_step": [], "on_eval": [], "on_checkpoint": []}
+        for name, fns in (("on_step", on_step), ("on_eval", on_eval), ("on_checkpoint", on_checkpoint)):
+            for fn in ([] if fns is None else [fns] if callable(fns) else fns):
+                self.add_callback(name, fn)
+
+        # processes and device
+        self.rank, self.world_size, self.local_rank = distributed_env()
+        self.distributed = self.world_size > 1
+        self._owns_process_group = False
+        self.device = _resolve_device(cfg.device, self.local_rank, self.distributed)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        if self.distributed and not dist.is_initialized():
+            # env:// (torchrun's variables); a long timeout: rank 0 may build the data caches first
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", timeout=timedelta(hours=1))
+            self._owns_process_group = True
+        self.is_main = self.rank == 0
+        self.precision = _resolve_precision(cfg.precision, self.device)
+        self.out = Path(cfg.out)
+
+        # model, objective, optimizer
+        self.tokenizer = tokenizer or RemiTokenizer()
+        torch.manual_seed(cfg.seed)  # the same initial weights in every process
+        self.model = MusicStyleTransformer(cfg.model_config(self.tokenizer.vocab_size)).to(self.device)
+        self.max_tokens = min(cfg.max_tokens, self.model.config.max_len)
+        if cfg.compile:
+            self.model.compile_blocks()
+        self.objective = TrainingObjective(self.model, cfg.style_loss_weight, cfg.style_temperature)
+        self.ddp = None
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp = DistributedDataParallel(self.objective, device_ids=[self.device.index]
+                                               if self.device.type == "cuda" else None)
+        self.optimizer = self._make_optimizer()
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        torch.manual_seed(_mix(cfg.seed, self.rank))  # dropout: a different stream per process
+
+        # data
+        self.bench = bench if bench is not None else self._build_bench()
+        if cfg.precompute_mels:
+            self._precompute_mels()
+        self.train_set = StyleBenchDataset(self.bench, "train", self.tokenizer, max_tokens=self.max_tokens)
+        self.val_set = StyleBenchDataset(self.bench, "val", self.tokenizer, max_tokens=self.max_tokens, augment=False)
+        self.order = DataOrder(len(self.train_set), cfg.batch_size, cfg.seed, self.rank, self.world_size)
+
+        # state
+        self.step = 0  # optimizer steps done
+        self.position: tuple[int, int] = (0, 0)  # data order (epoch, offset) of the next micro-batch
+        self.history: dict[str, list] = {**{k: [] for k in STEP_KEYS}, "eval_step": [], "val_loss": []}
+        self.last_checkpoint: Path | None = None
+        self._checkpointed_step = -1
+        self._paused, self._stop = threading.Event(), threading.Event()
+
+    # -------------------------------------------------------------- public controls
+    def add_callback(self, event: str, fn: Callback) -> None:
+        """Register ``fn`` for ``"on_step"``, ``"on_eval"`` or ``"on_checkpoint"``."""
+        if event not in self.callbacks:
+            raise ValueError(f"add_callback: unknown event {event!r}; choose one of {sorted(self.callbacks)}")
+        if not callable(fn):
+            raise ValueError(f"add_callback: {event} must be callable, got {type(fn).__name__}")
+        self.callbacks[event].append(fn)
+
+    def pause(self) -> None:
+        """Hold training after the current step until :meth:`unpause` (or :meth:`stop`)."""
+        self._paused.set()
+
+    def unpause(self) -> None:
+        self._paused.clear()
+
+    def stop(self) -> None:
+        """End :meth:`fit` after the current step (a checkpoint is written first)."""
+        self._stop.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    # -------------------------------------------------------------- the loop
+    def fit(self) -> dict[str, list]:
+        """Train from the current step to ``max_steps`` (or until :meth:`stop`); returns the history."""
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        if self.step == 0 and not self.history["step"] and (self.out / LATEST_NAME).exists():
+            raise ValueError(f"{self.out} already holds a training run; resume it (load_checkpoint(), or "
+                             "`mstoolkit train --resume`) or choose another out folder")
+        self._stop.clear()
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            _remove_stale_temporaries(self.out)
+            if self.step == 0 and not self.history["step"]:
+                cfg.save(self.out / TRAIN_CONFIG_NAME)
+                (self.out / LOG_NAME).write_text("")
+        batches = iter(self._loader())
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=f"train {cfg.model_preset}", unit="step",
+                   disable=not (self.progress and self.is_main), mininterval=0.5, dynamic_ncols=True)
+        try:
+            while self.step < cfg.max_steps:
+                while self._paused.is_set() and not self._stop.is_set():
+                    time.sleep(0.05)
+                if self._stop.is_set() and not self.distributed:  # (under DDP the flag travels with the step)
+                    break
+                metrics = self.train_step(batches)
+                if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{metrics['lr']:.2e}",
+                                    tok_s=f"{metrics['tokens_per_s']:.0f}", refresh=False)
+                bar.update(1)
+                self._call("on_step", metrics)
+                if self.step == cfg.max_steps or (cfg.eval_every and self.step % cfg.eval_every == 0):
+                    self.evaluate()
+                if cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
+                    self.save_checkpoint()
+                if metrics["stop"]:
+                    break
+            if self.step != self._checkpointed_step:  # the end, or a stop() between checkpoints
+                self.save_checkpoint()
+        finally:
+            bar.close()
+        return self.history
+
+    def train_step(self, batches: Iterator[dict]) -> dict[str, Any]:
+        """One optimizer step over ``grad_accum`` micro-batches from ``batches``; returns its metrics."""
+        cfg, pad = self.config, self.model.config.pad_id
+        t0 = time.perf_counter()
+        lr = get_lr(self.step, cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        micro = [next(batches) for _ in range(cfg.grad_accum)]
+        n_local = sum(int(b["target_ids"][:, 1:].ne(pad).sum()) for b in micro)
+        n_tokens = float(self._all_sum(torch.tensor([n_local], dtype=torch.float64))[0])  # the step's target tokens
+        module = self.ddp or self.objective
+        token_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        style_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        for i, batch in enumerate(micro):
+            sync = self.ddp is None or i == len(micro) - 1
+            with nullcontext() if sync else self.ddp.no_sync():
+                with self._autocast():
+                    tokens, style = module(*self._inputs(batch))
+                    # DDP averages gradients over processes: scale by world_size to get the global token mean
+                    loss = tokens * (self.world_size / n_tokens) + cfg.style_loss_weight * style / cfg.grad_accum
+                self.scaler.scale(loss).backward()
+            token_sum += tokens.detach().double()
+            style_sum += style.detach().double()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip if cfg.clip > 0 else math.inf)
+        totals = self._all_sum(torch.stack([token_sum, style_sum, torch.tensor(float(self._stop.is_set()),
+                                                                                dtype=torch.float64,
+                                                                                device=self.device)]))
+        loss_value = float(totals[0]) / n_tokens
+        style_value = float(totals[1]) / (cfg.grad_accum * self.world_size)
+        grad_value = float(grad_norm)
+        if not math.isfinite(loss_value) or (self.precision != "fp16" and not math.isfinite(grad_value)):
+            self.optimizer.zero_grad(set_to_none=True)
+            what = f"loss is {loss_value}" if not math.isfinite(loss_value) else f"gradient norm is {grad_value}"
+            saved = f"the last checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written"
+            raise NonFiniteLossError(f"step {self.step + 1}: {what}; training stopped before the update "
+                                     f"({saved}). Try a lower lr, more warmup_steps, a clip, or precision fp32.")
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        for _ in micro:
+            self.position = self.order.advance(self.position)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - t0
+        metrics = {"step": self.step, "loss": loss_value, "style_loss": style_value, "lr": lr,
+                   "grad_norm": grad_value, "tokens_per_s": n_tokens / seconds, "seconds": seconds,
+                   "epoch": self.position[0], "stop": bool(float(totals[2]) > 0)}
+        for key in STEP_KEYS:
+            self.history[key].append(metrics[key])
+        if self.is_main and (self.step % cfg.log_every == 0 or self.step == cfg.max_steps):
+            self._log({k: metrics[k] for k in STEP_KEYS})
+        return metrics
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """Val loss over the first ``eval_samples`` val triplets (and, with ``eval_bench``, StyleBench
+        scores of generated transfers on rank 0); appended to the history. Leaves the RNG untouched."""
+        cfg, pad = self.config, self.model.config.pad_id
+        metrics: dict[str, Any] = {"step": self.step}
+        cuda = self.device.type == "cuda"
+        with torch.random.fork_rng(devices=[self.device.index] if cuda else [], device_type="cuda"):
+            self.model.eval()
+            n = min(cfg.eval_samples, len(self.val_set))
+            if n:
+                indices = list(range(n))[self.rank::self.world_size]
+                loader = torch.utils.data.DataLoader(torch.utils.data.Subset(self.val_set, indices),
+                                                     batch_size=cfg.batch_size, collate_fn=collate,
+                                                     num_workers=cfg.num_workers)
+                sums = torch.zeros(2, dtype=torch.float64)
+                for batch in loader:
+                    with self._autocast():
+                        tokens, _ = self.objective(*self._inputs(batch))
+                    sums += torch.tensor([float(tokens), float(batch["target_ids"][:, 1:].ne(pad).sum())],
+                                         dtype=torch.float64)
+                sums = self._all_sum(sums)
+                metrics["val_loss"] = float(sums[0] / sums[1])
+            if cfg.eval_bench and self.is_main:
+                metrics.update(self._bench_scores(cfg.eval_bench))
+            self.model.train()
+        self.history["eval_step"].append(self.step)
+        self.history["val_loss"].append(metrics.get("val_loss"))
+        for key, value in metrics.items():
+            if key.startswith("val_") and key != "val_loss":
+                self.history.setdefault(key, []).append(value)
+        if self.is_main:
+            self._log(metrics)
+            self._call("on_eval", metrics)
+        return metrics
+
+    def _bench_scores(self, limit: int) -> dict[str, float]:
+        from mstoolkit.bench import run_bench
+
+        system = transfer_system(self.model, self.tokenizer, temperature=self.config.eval_temperature,
+                                 seed=self.config.seed)
+        scores = run_bench(system, split="val", limit=limit, bench=self.bench, progress=False)
+        keep = ("style_accuracy", "note_f1", "dtw_similarity", "content_similarity", "swing_ratio_error")
+        return {f"val_{k}": scores[k] for k in keep if k in scores}
+
+    # -------------------------------------------------------------- checkpoints
+    def save_checkpoint(self) -> Path | None:
+        """Write ``out/step_NNNNNN/`` atomically and point ``out/latest`` at it (rank 0; all ranks
+        must call). Returns the folder (None on other ranks)."""
+        cfg = self.config
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        rngs = [rng]
+        if self.distributed:
+            rngs = [None] * self.world_size
+            dist.all_gather_object(rngs, rng)
+        path = None
+        if self.is_main:
+            from mstoolkit.checkpoint import save_pretrained
+
+            name = f"step_{self.step:06d}"
+            tmp = self.out / f".tmp-{name}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            save_pretrained(self.model, tmp)
+            self.tokenizer.save(tmp / TOKENIZER_NAME)
+            cfg.save(tmp / TRAIN_CONFIG_NAME)
+            state = {"step": self.step, "position": list(self.position), "world_size": self.world_size,
+                     "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                     "rng": [{k: v.cpu() for k, v in r.items()} for r in rngs], "history": self.history,
+                     "precision": self.precision}
+            torch.save(state, tmp / STATE_NAME)
+            path = self.out / name
+            if path.exists():  # a re-run from an older checkpoint reaches this step again
+                old = self.out / f".tmp-old-{name}-{os.getpid()}"
+                os.replace(path, old)
+                shutil.rmtree(old)
+            os.replace(tmp, path)
+            _write_text_atomic(self.out / LATEST_NAME, name + "\n")
+            self._prune_checkpoints()
+            self.last_checkpoint = path
+        self._checkpointed_step = self.step
+        self._barrier()
+        if self.is_main:
+            self._call("on_checkpoint", path)
+        return path
+
+    def load_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
+        """Restore weights, optimizer, scaler, RNG, data position and history from ``path`` (a
+        ``step_*`` folder or a run folder; default: ``latest`` of this run). All ranks must call."""
+        from mstoolkit.checkpoint import WEIGHTS_NAME, read_config, read_weights
+
+        folder = latest_checkpoint(path if path is not None else self.out)
+        saved = read_config(folder / "config.json")
+        if saved != self.model.config:
+            diff = {k: (v, getattr(self.model.config, k)) for k, v in saved.to_dict().items()
+                    if k != "activation_checkpointing" and v != self.model.config.to_dict()[k]}
+            if diff:
+                raise ValueError(f"{folder}: the checkpoint's model differs from this config "
+                                 f"(saved vs now: {diff}); resume with the run's own config")
+        try:
+            state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
+        except Exception as err:  # a truncated or foreign file
+            raise ValueError(f"{folder / STATE_NAME}: not a readable training state ({err})") from err
+        self.model.load_state_dict(read_weights(folder / WEIGHTS_NAME))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.position = int(state["step"]), tuple(state["position"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        if state["world_size"] == self.world_size:
+            rng = state["rng"][self.rank]
+            torch.set_rng_state(rng["cpu"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
+        else:
+            warnings.warn(f"{folder}: saved with {state['world_size']} process(es), resumed with "
+                          f"{self.world_size}: the data order continues, the dropout RNG is reseeded", UserWarning)
+        self.last_checkpoint, self._checkpointed_step = folder, self.step
+        if self.is_main:  # the log restarts from the checkpoint (a killed run may have logged further)
+            self._rewrite_log()
+        return folder
+
+    def _prune_checkpoints(self) -> None:
+        folders = sorted(p for p in self.out.glob("step_*") if p.is_dir())
+        for old in folders[:-self.config.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    # -------------------------------------------------------------- helpers
+    def close(self) -> None:
+        """Leave the process group if this trainer created it."""
+        if self._owns_process_group and dist.is_initialized():
+            dist.destroy_process_group()
+            self._owns_process_group = False
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]  # matrices, embeddings, convolutions
+        no_decay = [p for p in params if p.dim() < 2]  # biases, norms
+        groups = [{"params": decay, "weight_decay": self.config.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        extra = {"fused": True} if self.device.type == "cuda" else {}
+        return torch.optim.AdamW(groups, lr=self.config.lr, betas=(self.config.beta1, self.config.beta2), **extra)
+
+    def _build_bench(self) -> StyleBench:
+        build = lambda: build_stylebench(self.config.data, self.config.cache_dir,  # noqa: E731
+                                         progress=self.progress and self.is_main)
+        bench = build() if self.is_main else None
+        self._barrier()  # rank 0 fills the caches, the others read them
+        return bench if bench is not None else build()
+
+    def _precompute_mels(self) -> None:
+        """Render every reference mel of the train and val splits once (cached on disk), split between
+        processes and, for many mels, between worker processes (a CPU-bound one-time job)."""
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        splits = ["train"] + (["val"] if cfg.eval_samples or cfg.eval_bench else [])
+        todo = sorted({(t.reference_id, t.style_b) for s in splits for t in self.bench.triplets[s]})
+        jobs = _MelJobs(self.bench, todo[self.rank::self.world_size])
+        workers = max(1, (os.cpu_count() or 1) // self.world_size) if len(jobs) >= 64 else 0
+        loader = torch.utils.data.DataLoader(jobs, batch_size=None, num_workers=workers if workers > 1 else 0)
+        for _ in tqdm(loader, total=len(jobs), desc="reference mels", unit="mel", mininterval=1.0,
+                      disable=not (self.progress and self.is_main) or len(jobs) < 2):
+            pass
+        self._barrier()
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        cfg = self.config
+        return torch.utils.data.DataLoader(
+            SeededItems(self.train_set, cfg.seed), batch_sampler=_Batches(self.order, self.position),
+            collate_fn=collate, num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.seed))  # keeps the loader off the global RNG
+
+    def _inputs(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        to = dict(device=self.device, non_blocking=True)
+        return (batch["content_ids"].to(**to), batch["reference_mel"].to(**to), batch["target_ids"].to(**to),
+                batch["style_b"].to(**to))
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _all_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        if not self.distributed:
+            return tensor
+        on_device = tensor.to(self.device) if self.device.type == "cuda" else tensor
+        dist.all_reduce(on_device)
+        return on_device
+
+    def _barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def _call(self, event: str, payload: Any) -> None:
+        for fn in self.callbacks[event]:
+            fn(self, payload)
+
+    def _log(self, record: dict) -> None:
+        with open(self.out / LOG_NAME, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _rewrite_log(self) -> None:
+        every = self.config.log_every
+        steps = [dict(zip(STEP_KEYS, row)) for row in zip(*(self.history[k] for k in STEP_KEYS))]
+        steps = [r for r in steps if r["step"] % every == 0 or r is steps[-1]]
+        eval_keys = [k for k in self.history if k.startswith("val_")]
+        evals = [{"step": s, **{k: self.history[k][i] for k in eval_keys}}
+                 for i, s in enumerate(self.history["eval_step"])]
+        records = sorted(steps + evals, key=lambda r: (r["step"], "val_loss" in r))
+        self.out.mkdir(parents=True, exist_ok=True)
+        _write_text_atomic(self.out / LOG_NAME, "".join(json.dumps(r) + "\n" for r in records))
+
+
+# ----------------------------------------------------------------------------- run folders
+def latest_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint folder of ``path``: a ``step_*`` folder itself, or the one a run folder's
+    ``latest`` file names. ValueError if there is none."""
+    path = Path(path)
+    if (path / STATE_NAME).is_file():
+        return path
+    pointer = path / LATEST_NAME
+    if pointer.is_file():
+        folder = path / pointer.read_text().strip()
+        if (folder / STATE_NAME).is_file():
+            return folder
+        raise ValueError(f"{pointer} names {folder.name}, which is missing or incomplete")
+    raise ValueError(f"{path}: holds no checkpoint (no {LATEST_NAME} file and no {STATE_NAME})")
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete half-written checkpoint folders left by a killed run."""
+    for tmp in out.glob(".tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- a model as a bench system
+def transfer_system(model: MusicStyleTransformer, tokenizer: Any, *, temperature: float = 0.9,
+                    top_p: float | None = 0.95, top_k: int | None = None, seed: int | None = 0,
+                    zero_style: bool = False) -> Callable:
+    """The callable :func:`mstoolkit.bench.run_bench` scores: ``(content, reference, reference_mel,
+    style_b) -> Piece`` by :func:`mstoolkit.generate.transfer` (triplet ``i`` sampled with seed
+    ``seed + i``). ``zero_style`` replaces the style vector by zeros (the "does it use the
+    reference?" ablation).
+
+        >>> run_bench(transfer_system(model, tokenizer, temperature=0.9), limit=20)  # doctest: +SKIP
+    """
+    from mstoolkit.generate import transfer
+
+    calls = iter(range(1 << 62))
+
+    def system(content, reference, reference_mel, style_b):
+        i = next(calls)
+        hook = model.style_encoder.register_forward_hook(lambda m, a, out: torch.zeros_like(out)) if zero_style else None
+        try:
+            return transfer(model, tokenizer, content, reference_mel, temperature=temperature, top_p=top_p,
+                            top_k=top_k, seed=None if seed is None else seed + i)
+        finally:
+            if hook is not None:
+                hook.remove()
+
+    system.__name__ = "model"
+    return system

@@ -1,0 +1,142 @@
+"""Tests for the `mstoolkit` command: help, tokenize/render/info, train -> transfer -> bench on a tiny
+corpus with the debug model, and one-line errors (exit status 2) for wrong arguments."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from mstoolkit.cli import main
+from mstoolkit.piece import Piece, sample_paths
+from test_train import tiny_corpus
+
+SAMPLE = sample_paths()["bwv66.6"]
+COMMANDS = ("tokenize", "render", "info", "demo", "train", "transfer", "bench")
+DATA_FLAGS = ["--data.styles", "straight,swing,waltz", "--data.window-bars", "2", "--data.seed", "3",
+              "--data.split-fractions", "0.5,0.25,0.25", "--data.triplets-per-window", "2",
+              "--data.eval-triplets-per-window", "2"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return tiny_corpus(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def run(corpus, tmp_path_factory):
+    """A 3-step debug run trained by `mstoolkit train`."""
+    folder, cache = corpus
+    out = tmp_path_factory.mktemp("cli") / "run"
+    code = main(["train", "--config", "debug", "--out", str(out), "--max-steps", "3", "--eval-samples", "2",
+                 "--eval-bench", "1",
+                 "--cache-dir", str(cache), "--data.corpus", str(folder), "--quiet", *DATA_FLAGS])
+    assert code == 0
+    return out
+
+
+def fails(argv: list[str], capsys) -> str:
+    """Run the CLI, expect exit status 2 and return its one-line error."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse errors
+        code = exit_.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err, f"{argv} returned {code}"
+    assert err[-1].startswith(f"mstoolkit {argv[0]}: error: "), err
+    return err[-1]
+
+
+# ------------------------------------------------------------------------------ help and the file commands
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"usage: mstoolkit {command}" in capsys.readouterr().out
+
+
+def test_top_level_help_lists_the_commands_without_importing_torch():
+    code = ("import sys; from mstoolkit import cli\n"
+            "try: cli.main(['--help'])\nexcept SystemExit: pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert all(c in out for c in COMMANDS) and out.strip().endswith("False")
+
+
+def test_tokenize_info_and_render_a_sample(tmp_path, capsys):
+    assert main(["tokenize", str(SAMPLE), "--names", "--out", str(tmp_path / "ids.json")]) == 0
+    result = json.loads((tmp_path / "ids.json").read_text())
+    assert result["ids"][0] == 1 and result["ids"][-1] == 2 and len(result["tokens"]) == result["n_tokens"]
+    assert main(["info", str(SAMPLE)]) == 0
+    assert "notes" in capsys.readouterr().out
+    assert main(["render", str(SAMPLE), "--out", str(tmp_path / "s.wav"), "--sample-rate", "8000"]) == 0
+    with wave.open(str(tmp_path / "s.wav")) as w:
+        assert w.getframerate() == 8000 and w.getnframes() > 8000
+
+
+# ------------------------------------------------------------------------------ train -> transfer -> bench
+def test_train_writes_a_run_that_resumes_and_transfers(run, corpus, tmp_path, capsys):
+    assert (run / "latest").read_text().strip() == "step_000003"
+    log = [json.loads(r) for r in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 3]
+    assert log[-1]["val_loss"] > 0 and 0 <= log[-1]["val_note_f1"] <= 1  # generated transfers, scored
+    # --resume without --config takes the run's own config; a larger --max-steps continues it
+    assert main(["train", "--out", str(run), "--resume", "--max-steps", "4", "--quiet"]) == 0
+    assert "resuming" in capsys.readouterr().out and (run / "latest").read_text().strip() == "step_000004"
+
+    for style in ("swing", str(corpus[0] / "piece05.mid")):  # a named style and a reference MIDI file
+        out = tmp_path / f"{Path(style).stem}.mid"
+        assert main(["transfer", str(SAMPLE), "--style", style, "--checkpoint", str(run), "--out", str(out),
+                     "--bars", "2", "--temperature", "0.9", "--seed", "1"]) == 0
+        assert len(Piece.from_midi(out)) > 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    assert main(["transfer", str(SAMPLE), "--style", "waltz", "--checkpoint", str(run / "step_000004"),
+                 "--out", str(tmp_path / "w.mid"), "--wav", str(tmp_path / "w.wav"), "--bars", "1"]) == 0
+    with wave.open(str(tmp_path / "w.wav")) as w:
+        assert w.getnframes() > 0
+
+
+def test_bench_prints_a_table_and_writes_json(run, corpus, tmp_path, capsys):
+    folder, cache = corpus
+    report = tmp_path / "bench.json"
+    assert main(["bench", "--baseline", "identity", "--checkpoint", str(run), "--limit", "1", "--json", str(report),
+                 "--cache-dir", str(cache), "--data.corpus", str(folder), *DATA_FLAGS]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| measure | identity | run |" and any(line.startswith("| note_f1 |") for line in table)
+    results = json.loads(report.read_text())["results"]
+    assert results["identity"]["n_triplets"] == results["run"]["n_triplets"] == 1
+    assert results["identity"]["content_similarity"] == 1.0
+
+
+# ------------------------------------------------------------------------------ errors
+def test_wrong_arguments_exit_2_with_one_clear_line(run, tmp_path, capsys):
+    garbage = tmp_path / "garbage.mid"
+    garbage.write_bytes(b"not a midi file")
+    transfer = ["transfer", str(SAMPLE), "--checkpoint", str(run), "--out", str(tmp_path / "o.mid")]
+    assert "not a .mid/.wav file and not a style name" in fails(transfer + ["--style", "polka"], capsys)
+    assert "no such file" in fails(transfer + ["--style", str(tmp_path / "missing.wav")], capsys)
+    assert "garbage.mid" in fails(["transfer", str(garbage), "--style", "swing", "--out", "o.mid"], capsys)
+    assert "not a shipped checkpoint" in fails(
+        ["transfer", str(SAMPLE), "--style", "swing", "--checkpoint", str(tmp_path / "nope"), "--out", "o.mid"], capsys)
+    assert "--top-p" in fails(transfer + ["--style", "swing", "--top-p", "1.5"], capsys)
+    assert "did you mean --lr" in fails(["train", "--lrr", "0.1"], capsys)
+    assert "lr: expected a number, got 'fast'" in fails(["train", "--lr", "fast"], capsys)
+    assert "unknown style(s) ['polka']" in fails(["train", "--data.styles", "polka"], capsys)
+    assert "not a preset" in fails(["train", "--config", "huge"], capsys)
+    assert "already holds a training run" in fails(["train", "--config", "debug", "--out", str(run)], capsys)
+    assert "holds no checkpoint" in fails(["train", "--out", str(tmp_path / "empty"), "--resume"], capsys)
+    assert "--limit" in fails(["bench", "--limit", "0"], capsys)
+    assert "invalid choice" in fails(["bench", "--baseline", "copy"], capsys)
+    assert "no such file" in fails(["info", str(tmp_path / "missing.mid")], capsys)
+
+
+def test_print_config_shows_the_resolved_yaml(tmp_path, capsys):
+    (tmp_path / "run.yaml").write_text("model_preset: debug\nlr: 0.002\n")
+    assert main(["train", "--config", str(tmp_path / "run.yaml"), "--max-steps", "9", "--model.dropout", "0.1",
+                 "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "model_preset: debug" in out and "lr: 0.002" in out and "max_steps: 9" in out and "dropout: 0.1" in out
