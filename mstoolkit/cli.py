@@ -84,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    source = sample_paths()[0]
+    source = sample_paths()["bwv66.6"]
     piece = load_piece(source)
     tokenizer = RemiTokenizer()
     ids = tokenizer.encode(piece)

@@ -140,3 +140,12 @@ def test_print_config_shows_the_resolved_yaml(tmp_path, capsys):
                  "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "model_preset: debug" in out and "lr: 0.002" in out and "max_steps: 9" in out and "dropout: 0.1" in out
+
+
+def test_demo_round_trips_and_renders_a_sample(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "round trip exact" in out
+    assert Piece.from_midi(tmp_path / "bwv66.6.roundtrip.mid").notes == Piece.from_midi(SAMPLE).notes
+    with wave.open(str(tmp_path / "bwv66.6.wav")) as wav:
+        assert wav.getnframes() > 20 * wav.getframerate()  # the chorale lasts about 25 s
