@@ -11,14 +11,6 @@ from mstoolkit.generate import (Decoder, StyleStream, apply_temperature, generat
 from mstoolkit.model import ModelConfig, MusicStyleTransformer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is faster, and far faster on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 # A small REMI-like vocabulary and grammar (built here so these tests do not depend on the tokenizer):
 # 0 PAD, 1 BOS, 2 EOS, 3 Bar, 4-7 Position, 8-15 Pitch, 16-19 Velocity, 20-23 Duration.
 V, BAR, N_MELS = 24, 3, 16

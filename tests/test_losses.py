@@ -6,15 +6,6 @@ import torch.nn.functional as F
 from mstoolkit.losses import gram_matrix, style_contrastive_loss, style_loss, token_cross_entropy
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is faster, and far faster on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def features(seed, shape=(3, 8, 50)):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 

@@ -16,14 +16,6 @@ from mstoolkit.checkpoint import (CONFIG_NAME, WEIGHTS_NAME, debug_model, load_p
 from mstoolkit.model import ModelConfig, MusicStyleTransformer, StyleEncoder
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is faster, and far faster on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 V = 40
 N_MELS = 16
 ROOT = Path(__file__).resolve().parent.parent

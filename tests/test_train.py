@@ -21,6 +21,7 @@ import torch
 from mstoolkit.checkpoint import load_pretrained
 from mstoolkit.data import StyleBenchDataset, build_stylebench
 from mstoolkit.piece import Note, Piece, TempoChange, TimeSignature
+from pieces import make_piece as shared_make_piece
 from mstoolkit.train import (LATEST_NAME, NonFiniteLossError, DataOrder, SeededItems, TrainConfig, Trainer,
                              get_lr, latest_checkpoint)
 
@@ -32,15 +33,8 @@ DATA = {"styles": STYLES, "window_bars": 2, "split_fractions": (0.5, 0.25, 0.25)
 
 
 def make_piece(name: str, root: int, n_bars: int = 2) -> Piece:
-    """A chorale-like 4/4 piece: three chord voices in quarters under an eighth-note melody."""
-    notes = []
-    for bar in range(n_bars):
-        base = 48 + root + (0, 5, 7, 0)[bar % 4]
-        for beat in range(4):
-            t = bar * 48 + beat * 12
-            notes += [Note(t, 12, base), Note(t, 12, base + 4), Note(t, 12, base + 7)]
-            notes += [Note(t, 6, base + 16, 90), Note(t + 6, 6, base + 19 - beat % 2, 70)]
-    return Piece(notes, [TempoChange(0, 120.0)], [TimeSignature(0, 4, 4)], name=name)
+    """The shared chorale-like piece, two bars long by default (training tests stay fast)."""
+    return shared_make_piece(name, root, n_bars)
 
 
 def tiny_corpus(tmp_path_factory) -> tuple[Path, Path]:
