@@ -208,7 +208,9 @@ def test_a_run_killed_with_sigkill_resumes_exactly(corpus, bench, reference_run,
     out = tmp_path / "killed"
     cfg = reference_run.config.with_overrides({"out": str(out)})
     cfg.save(tmp_path / "run.yaml")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # One torch thread, like this test process (conftest): a different thread count changes the
+    # order of float reductions, and the comparison below is bitwise.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "mstoolkit.cli", "train", "--config", str(tmp_path / "run.yaml"),
                              "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 90
