@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 # gets torch the ordinary way through pyproject.toml. Override with e.g. TORCH_SPEC="torch==2.5.1".
 TORCH_SPEC ?= $(if $(CI),torch==2.13.0,)
 
-.PHONY: help venv install demo test test-fast bench clean
+.PHONY: help venv install demo test lab bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ demo: $(VENV)/.installed  ## the main job: a real run on a shipped sample (write
 
 test: $(VENV)/.installed  ## the whole test suite (library, widgets, notebooks)
 	$(PY) -m pytest --nbval-lax tests notebooks
+
+lab: $(VENV)/.installed  ## install JupyterLab and open the tutorial notebooks
+	$(PY) -m pip install --quiet -e ".[test,lab]"
+	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(VENV)/.installed  ## the CPU benchmarks (tables printed)
 	$(PY) benchmarks/bench_tokenizer.py
