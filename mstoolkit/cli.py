@@ -162,6 +162,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                   f"{n_train} StyleBench triplets, {trainer.world_size} process(es) on {trainer.device} "
                   f"({trainer.precision}); run folder {out}")
         history = trainer.fit()
+        trainer.close(wait_for_all=True)
     finally:
         signal.signal(signal.SIGINT, previous)
         trainer.close()

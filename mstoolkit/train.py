@@ -891,9 +891,16 @@ class Trainer:
             shutil.rmtree(old, ignore_errors=True)
 
     # -------------------------------------------------------------- helpers
-    def close(self) -> None:
-        """Leave the process group if this trainer created it."""
+    def close(self, *, wait_for_all: bool = False) -> None:
+        """Leave the process group if this trainer created it.
+
+        ``wait_for_all=True`` (after a run that ended normally) first meets the other processes at a
+        barrier: a gloo process that tears down while its peer still talks to it can abort the peer.
+        After an error, leave at once (a peer may be gone, and a barrier would wait for it).
+        """
         if self._owns_process_group and dist.is_initialized():
+            if wait_for_all:
+                dist.barrier()
             dist.destroy_process_group()
             self._owns_process_group = False
 
