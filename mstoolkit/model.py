@@ -79,6 +79,19 @@ class ModelConfig:
     style_channels: tuple[int, ...] = (32, 64, 128)  # CNN channels of the style encoder (the seed's)
     pad_id: int = 0
     activation_checkpointing: bool = False  # recompute block activations in backward (long sequences)
+    # Beat grid (off while n_positions is 0): learned embeddings of each token's bar number (modulo
+    # grid_bars) and its position in the bar, read from the ids and added to the content and target
+    # embeddings, so cross-attention can find "the same bar and beat" in the content directly instead of
+    # counting tokens. The ids come from the tokenizer: ``ModelConfig.beat_grid_from(tokenizer)``.
+    bar_id: int = -1  # id of the Bar token
+    position_id: int = -1  # id of Position_0 (Position_k is position_id + k)
+    n_positions: int = 0  # number of Position tokens; 0: no beat grid
+    grid_bars: int = 16  # bar-number embeddings (a window's bars count 1, 2, ...; longer pieces wrap around)
+    # Cross-attention bias by musical time (needs the beat grid): head h adds -slope_h * |t_q - t_k| (in
+    # quarter notes) to its scores, so from the first step a target token looks at the content notes that
+    # sound at the same time (ALiBi, with musical time instead of token distance). Slopes 4^-h, and 0 for
+    # the last head, which keeps a view of the whole content.
+    time_bias: bool = False
 
     def __post_init__(self) -> None:
         self.style_channels = tuple(self.style_channels)  # JSON gives a list
@@ -98,6 +111,30 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.dropout: expected 0 <= dropout < 1, got {self.dropout!r}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"ModelConfig.pad_id: {self.pad_id} is not an id below vocab_size {self.vocab_size}")
+        if self.n_positions:
+            if not (0 <= self.bar_id < self.vocab_size and 0 <= self.position_id
+                    and self.position_id + self.n_positions <= self.vocab_size):
+                raise ValueError(f"ModelConfig: the beat grid needs bar_id and position_id .. position_id + "
+                                 f"n_positions inside the vocabulary ({self.vocab_size}), got bar_id={self.bar_id}, "
+                                 f"position_id={self.position_id}, n_positions={self.n_positions}")
+            if self.grid_bars < 1:
+                raise ValueError(f"ModelConfig.grid_bars: expected a positive int, got {self.grid_bars!r}")
+        elif self.time_bias:
+            raise ValueError("ModelConfig.time_bias needs the beat grid (bar_id, position_id, n_positions: "
+                             "ModelConfig.beat_grid_from(tokenizer))")
+
+    @property
+    def beat_grid(self) -> bool:
+        return self.n_positions > 0
+
+    @staticmethod
+    def beat_grid_from(tokenizer: Any) -> dict[str, int]:
+        """The beat-grid fields for a REMI tokenizer (its ``Bar`` and ``Position_k`` tokens).
+
+            >>> ModelConfig.preset("tiny", vocab_size=777, **ModelConfig.beat_grid_from(RemiTokenizer()))
+        """
+        n_positions = sum(1 for kind in tokenizer.token_types if kind == "Position")
+        return dict(bar_id=tokenizer.vocab["Bar"], position_id=tokenizer.vocab["Position_0"], n_positions=n_positions)
 
     @property
     def d_model(self) -> int:
@@ -170,6 +207,65 @@ def _manual_attention(q, k, v, mask, causal, dropout, maps):
     att = att.softmax(dim=-1)
     maps.append(att.detach())
     return F.dropout(att, dropout) @ v  # (B, H, T_q, hs)
+
+
+def beat_grid_indices(ids: torch.Tensor, cfg: ModelConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bar number and position-in-bar index of every token of ``ids (B, T)``.
+
+    The bar number counts the Bar tokens so far (0 before the first). The position index is 1 + the
+    tick of the bar's latest Position token (0 from the Bar token until the first Position): REMI
+    positions only grow inside a bar, so a running maximum of ``bar * stride + position`` forward-fills
+    them. Returns two ``(B, T)`` long tensors; no host synchronisation.
+    """
+    bar = ids.eq(cfg.bar_id).long().cumsum(1)  # (B, T)
+    key = _grid_key(ids, bar, cfg)
+    stride = cfg.n_positions + 1
+    position = (key.cummax(1).values - bar * stride).clamp(min=0)  # (B, T)
+    return bar, position
+
+
+def musical_time(bar: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """A token's time in ticks from its bar count and position index (every bar counted as 4/4: content
+    and target share their bar lines, so equal (bar, position) still give equal times)."""
+    return bar * 48 + (position - 1).clamp(min=0)
+
+
+def time_bias_slopes(n_heads: int) -> torch.Tensor:
+    """Per-head slopes ``(H,)`` per tick: 4^-h per quarter note, 0 for the last head."""
+    slopes = 4.0 ** -torch.arange(n_heads, dtype=torch.float32) / 12.0
+    if n_heads > 1:
+        slopes[-1] = 0.0
+    return slopes
+
+
+def _grid_key(ids: torch.Tensor, bar: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """``bar * stride + 1 + tick`` at Position tokens, ``bar * stride`` at Bar tokens, -1 elsewhere."""
+    stride = cfg.n_positions + 1
+    value = ids - cfg.position_id + 1  # 1 + tick at Position tokens
+    is_position = (value >= 1) & (value <= cfg.n_positions)
+    key = torch.where(ids.eq(cfg.bar_id), bar * stride, torch.full_like(ids, -1))
+    return torch.where(is_position, bar * stride + value, key)
+
+
+class BeatGridEmbedding(nn.Module):
+    """Bar-number + position-in-bar embedding ``(B, T) ids -> (B, T, width)`` (see ModelConfig)."""
+
+    def __init__(self, cfg: ModelConfig, width: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.bar = nn.Embedding(cfg.grid_bars, width)
+        self.position = nn.Embedding(cfg.n_positions + 1, width)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        bar, position = beat_grid_indices(ids, self.cfg)
+        return self.bar(bar % self.cfg.grid_bars) + self.position(position)  # (B, T, width)
+
+    def step(self, token: torch.Tensor, bar: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """Embedding of one new token ``(B,)``, updating the running ``bar``/``key`` ``(B,)`` state in place."""
+        bar.add_(token.eq(self.cfg.bar_id).long())
+        torch.maximum(key, _grid_key(token, bar, self.cfg), out=key)
+        position = (key - bar * (self.cfg.n_positions + 1)).clamp(min=0)
+        return self.bar(bar % self.cfg.grid_bars) + self.position(position)  # (B, width)
 
 
 def rope_tables(max_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -302,10 +398,11 @@ class Block(nn.Module):
         return x + self.mlp(h2)
 
     def step(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, pos: torch.Tensor, cache: "KVCache",
-             layer: int) -> torch.Tensor:
-        """Decoder block on one new token ``x (B, 1, C)``, reading and filling ``cache`` (see KVCache)."""
+             layer: int, cross_bias: torch.Tensor) -> torch.Tensor:
+        """Decoder block on one new token ``x (B, 1, C)``, reading and filling ``cache`` (see KVCache);
+        ``cross_bias`` ``(B, 1 or H, 1, S)``: the additive cross-attention bias of this step."""
         x = x + self.attn.step(self.ln1(x), cos, sin, pos, cache.self_k[layer], cache.self_v[layer], cache.self_bias)
-        x = x + self.cross(self.ln_cross(x), cache.cross_k[layer], cache.cross_v[layer], cache.cross_bias)
+        x = x + self.cross(self.ln_cross(x), cache.cross_k[layer], cache.cross_v[layer], cross_bias)
         return x + self.mlp(self.ln2(x))
 
 
@@ -373,6 +470,9 @@ class KVCache:
     cross_k: list[torch.Tensor]
     cross_v: list[torch.Tensor]
     cross_bias: torch.Tensor
+    grid_bar: torch.Tensor | None = None  # (B,) Bar tokens decoded so far (beat-grid models)
+    grid_key: torch.Tensor | None = None  # (B,) running max of the grid key (see beat_grid_indices)
+    content_time: torch.Tensor | None = None  # (B, 1, 1, S) musical time of each content token (time_bias)
 
     @property
     def length(self) -> int:
@@ -381,6 +481,9 @@ class KVCache:
     def clear(self) -> None:
         """Forget every decoded position (the cross-attention memory stays)."""
         self.self_bias.fill_(float("-inf"))
+        if self.grid_bar is not None:
+            self.grid_bar.zero_()
+            self.grid_key.fill_(-1)
 
 
 class MusicStyleTransformer(nn.Module):
@@ -397,6 +500,8 @@ class MusicStyleTransformer(nn.Module):
         self.style_encoder = StyleEncoder(cfg.n_mels, cfg.d_style, cfg.style_channels)
         self.content_emb = nn.Embedding(cfg.vocab_size, cfg.d_model if adaln else cfg.d_content)
         self.target_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)  # also the output head (tied)
+        self.content_grid = BeatGridEmbedding(cfg, self.content_emb.embedding_dim) if cfg.beat_grid else None
+        self.target_grid = BeatGridEmbedding(cfg, cfg.d_model) if cfg.beat_grid else None
         self.encoder = nn.ModuleList(Block(cfg, decoder=False, adaln=adaln) for _ in range(cfg.n_enc_layers))
         self.decoder = nn.ModuleList(Block(cfg, decoder=True) for _ in range(cfg.n_dec_layers))
         self.encoder_ln, self.decoder_ln = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
@@ -404,6 +509,7 @@ class MusicStyleTransformer(nn.Module):
         cos, sin = rope_tables(cfg.max_len, cfg.head_dim)
         self.register_buffer("rope_cos", cos, persistent=False)  # (max_len, hs)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("time_slopes", time_bias_slopes(cfg.n_heads), persistent=False)  # (H,)
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -424,6 +530,8 @@ class MusicStyleTransformer(nn.Module):
         valid = content_ids.ne(self.config.pad_id)  # (B, S)
         mask = None if bool(valid.all()) else valid[:, None, None, :]  # one host sync; (B, 1, 1, S)
         x = self.content_emb(content_ids)  # (B, S, d_content), or (B, S, d_model) with adaln
+        if self.content_grid is not None:
+            x = x + self.content_grid(content_ids)
         adaln = self.config.conditioning == "adaln"
         if not adaln:
             x = torch.cat([x, style[:, None, :].expand(B, S, -1)], dim=-1)  # (B, S, d_model)
@@ -435,16 +543,36 @@ class MusicStyleTransformer(nn.Module):
         return self.encoder_ln(x), mask
 
     def decode(self, target_ids: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None,
-               maps: AttentionMaps | None = None) -> torch.Tensor:
-        """Decoder input ids ``(B, T)`` (BOS first) reading ``memory`` -> hidden states ``(B, T, d_model)``."""
+               maps: AttentionMaps | None = None, content_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder input ids ``(B, T)`` (BOS first) reading ``memory`` -> hidden states ``(B, T, d_model)``
+        (``content_ids (B, S)``: needed by ``time_bias`` models)."""
         B, T = self._check_ids(target_ids, "target_ids")
-        x = self.drop(self.target_emb(target_ids))  # (B, T, d_model)
+        if self.config.time_bias:
+            if content_ids is None:
+                raise ValueError("decode: a time_bias model needs content_ids (the musical time of the memory)")
+            memory_mask = self.cross_time_bias(content_ids, target_ids, memory_mask)  # (B, H, T, S)
+        x = self.target_emb(target_ids)  # (B, T, d_model)
+        if self.target_grid is not None:
+            x = x + self.target_grid(target_ids)
+        x = self.drop(x)
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]  # (T, hs)
         for block in self.decoder:
             x = self._run(block, x, cos, sin, memory=memory, memory_mask=memory_mask,
                           self_maps=None if maps is None else maps.decoder_self,
                           cross_maps=None if maps is None else maps.cross)
         return self.decoder_ln(x)
+
+    def cross_time_bias(self, content_ids: torch.Tensor, target_ids: torch.Tensor,
+                        memory_mask: torch.Tensor | None) -> torch.Tensor:
+        """Additive cross-attention bias ``(B, H, T, S)``: ``-slope_h * |t_target - t_content|`` in ticks,
+        and -inf at padded content tokens."""
+        t_k = musical_time(*beat_grid_indices(content_ids, self.config))  # (B, S)
+        t_q = musical_time(*beat_grid_indices(target_ids, self.config))  # (B, T)
+        slopes = self.time_slopes.to(self.target_emb.weight.dtype)[None, :, None, None]  # (1, H, 1, 1)
+        bias = -slopes * (t_q[:, None, :, None] - t_k[:, None, None, :]).abs()  # (B, H, T, S)
+        if memory_mask is not None:
+            bias = bias.masked_fill(~memory_mask, float("-inf"))
+        return bias
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Hidden states ``(..., d_model)`` -> logits ``(..., vocab_size)`` (tied to the target embedding)."""
@@ -477,7 +605,7 @@ class MusicStyleTransformer(nn.Module):
         maps = AttentionMaps() if return_attn else None
         style = self.style_encoder(style_mel)  # (B, d_style)
         memory, memory_mask = self.encode(content_ids, style, maps)  # (B, S, d_model)
-        logits = self.head(self.decode(target_ids, memory, memory_mask, maps))  # (B, T, V)
+        logits = self.head(self.decode(target_ids, memory, memory_mask, maps, content_ids))  # (B, T, V)
         loss = None if targets is None else token_cross_entropy(logits, targets, pad_id=self.config.pad_id)
         return (logits, loss, maps) if return_attn else (logits, loss)
 
@@ -491,13 +619,25 @@ class MusicStyleTransformer(nn.Module):
             return [torch.zeros(batch_size, cfg.n_heads, positions, cfg.head_dim, **like)
                     for _ in range(cfg.n_dec_layers)]  # each (B, H, positions, hs)
 
+        device = like["device"]
+        grid = {} if not cfg.beat_grid else dict(
+            grid_bar=torch.zeros(batch_size, dtype=torch.long, device=device),
+            grid_key=torch.full((batch_size,), -1, dtype=torch.long, device=device))
+        if cfg.time_bias:
+            grid["content_time"] = torch.zeros(batch_size, 1, 1, content_len, **like)
         return KVCache(self_k=per_layer(length), self_v=per_layer(length),
                        self_bias=torch.full((1, 1, 1, length), float("-inf"), **like),
                        cross_k=per_layer(content_len), cross_v=per_layer(content_len),
-                       cross_bias=torch.zeros(batch_size, 1, 1, content_len, **like))
+                       cross_bias=torch.zeros(batch_size, 1, 1, content_len, **like), **grid)
 
-    def fill_cross(self, cache: KVCache, memory: torch.Tensor, memory_mask: torch.Tensor | None) -> None:
-        """Copy the cross-attention keys/values of ``memory (B, S, d_model)`` into ``cache`` (in place)."""
+    def fill_cross(self, cache: KVCache, memory: torch.Tensor, memory_mask: torch.Tensor | None,
+                   content_ids: torch.Tensor | None = None) -> None:
+        """Copy the cross-attention keys/values of ``memory (B, S, d_model)`` into ``cache`` (in place);
+        ``content_ids (B, S)``: needed by ``time_bias`` models."""
+        if cache.content_time is not None:
+            if content_ids is None:
+                raise ValueError("fill_cross: a time_bias model needs content_ids")
+            cache.content_time.copy_(musical_time(*beat_grid_indices(content_ids, self.config))[:, None, None, :])
         for layer, block in enumerate(self.decoder):
             k, v = block.cross.memory_kv(memory)  # 2 x (B, H, S, hs)
             cache.cross_k[layer].copy_(k)
@@ -512,11 +652,20 @@ class MusicStyleTransformer(nn.Module):
         Fills position ``pos`` of ``cache``. No host synchronisation and fixed shapes, so it can run
         inside a CUDA graph; equals ``head(decode(prefix, ...))[:, -1]`` up to float rounding.
         """
-        x = self.target_emb(token)[:, None]  # (B, 1, d_model)
+        x = self.target_emb(token)  # (B, d_model)
+        if self.target_grid is not None:
+            x = x + self.target_grid.step(token, cache.grid_bar, cache.grid_key)
+        x = x[:, None]  # (B, 1, d_model)
+        cross_bias = cache.cross_bias  # (B, 1, 1, S)
+        if cache.content_time is not None:
+            position = (cache.grid_key - cache.grid_bar * (self.config.n_positions + 1)).clamp(min=0)
+            t_q = musical_time(cache.grid_bar, position).to(cross_bias.dtype)[:, None, None, None]  # (B, 1, 1, 1)
+            slopes = self.time_slopes.to(cross_bias.dtype)[None, :, None, None]  # (1, H, 1, 1)
+            cross_bias = cross_bias - slopes * (t_q - cache.content_time).abs()  # (B, H, 1, S)
         cos, sin = self.rope_cos[pos], self.rope_sin[pos]  # (1, hs)
         cache.self_bias.index_fill_(-1, pos, 0.0)
         for layer, block in enumerate(self.decoder):
-            x = block.step(x, cos, sin, pos, cache, layer)
+            x = block.step(x, cos, sin, pos, cache, layer, cross_bias)
         return self.head(self.decoder_ln(x))[:, 0]  # (B, V)
 
     # -------------------------------------------------------------- convenience

@@ -53,6 +53,7 @@ import torch.nn as nn
 from mstoolkit.data import StyleBench, StyleBenchConfig, StyleBenchDataset, build_stylebench, collate
 from mstoolkit.losses import style_contrastive_loss, token_cross_entropy
 from mstoolkit.model import PRESETS, ModelConfig, MusicStyleTransformer
+from mstoolkit.tokenizer import RemiTokenizer
 
 DECAYS = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -84,6 +85,7 @@ class TrainConfig:
 
     model_preset: str = "tiny"  # model size: a ModelConfig preset ("debug", "tiny", "base")
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides, e.g. {"dropout": 0.0}
+    beat_grid: bool = True  # bar/position embeddings from the tokenizer's Bar and Position tokens (ModelConfig)
     data: StyleBenchConfig = field(default_factory=StyleBenchConfig)  # the StyleBench build to train on
     cache_dir: str | None = None  # data caches (None: $MSTOOLKIT_CACHE or ~/.cache/mstoolkit)
     out: str = "runs/tiny"  # run folder: checkpoints, log.jsonl
@@ -150,7 +152,8 @@ class TrainConfig:
         check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
         check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
               "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
-        self.model_config(vocab_size=777)  # checks the model overrides together with the preset
+        tokenizer = RemiTokenizer()
+        self.model_config(tokenizer.vocab_size, tokenizer)  # checks the model overrides together with the preset
 
     # -------------------------------------------------------------- construction
     @classmethod
@@ -165,11 +168,13 @@ class TrainConfig:
                              ".yaml/.json file")
         return cls(**{"model_preset": name, "out": f"runs/{name}", **TRAIN_PRESETS[name], **overrides})
 
-    def model_config(self, vocab_size: int) -> ModelConfig:
-        """The :class:`ModelConfig`: the preset, the ``model`` overrides and the training flags."""
+    def model_config(self, vocab_size: int, tokenizer: Any = None) -> ModelConfig:
+        """The :class:`ModelConfig`: the preset, the ``model`` overrides and the training flags (the
+        beat-grid token ids come from ``tokenizer``)."""
+        grid = ModelConfig.beat_grid_from(tokenizer) if self.beat_grid and tokenizer is not None else {}
         try:
             return ModelConfig.preset(self.model_preset, vocab_size=vocab_size,
-                                      activation_checkpointing=self.activation_checkpointing, **self.model)
+                                      activation_checkpointing=self.activation_checkpointing, **grid, **self.model)
         except (TypeError, ValueError) as err:
             raise ValueError(f"TrainConfig.model: {err}") from err
 
@@ -201,8 +206,7 @@ class TrainConfig:
         """
         top = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data, model = self.data.to_dict(), dict(self.model)
-        data_keys, model_keys = set(_hints(StyleBenchConfig)), set(_hints(ModelConfig)) - {"vocab_size",
-                                                                                           "activation_checkpointing"}
+        data_keys, model_keys = set(_hints(StyleBenchConfig)), set(_hints(ModelConfig)) - _SET_BY_TRAINER
         valid = [k for k in top if k not in ("data", "model")] + [f"data.{k}" for k in data_keys] + \
             [f"model.{k}" for k in model_keys]
         for key, value in overrides.items():
@@ -247,8 +251,7 @@ class TrainConfig:
         """Every overridable key with its type (the CLI turns each into a ``--key`` flag)."""
         keys = {k: v for k, v in _hints(TrainConfig).items() if k not in ("data", "model", "model_preset")}
         keys.update({f"data.{k}": v for k, v in _hints(StyleBenchConfig).items()})
-        keys.update({f"model.{k}": v for k, v in _hints(ModelConfig).items()
-                     if k not in ("vocab_size", "activation_checkpointing")})
+        keys.update({f"model.{k}": v for k, v in _hints(ModelConfig).items() if k not in _SET_BY_TRAINER})
         return keys
 
 
@@ -270,11 +273,14 @@ def _build_data_config(data: dict[str, Any]) -> StyleBenchConfig:
         raise ValueError(f"TrainConfig.data: {err}") from err
 
 
+# ModelConfig fields that come from the tokenizer or a TrainConfig flag, never from ``model.<field>``.
+_SET_BY_TRAINER = {"vocab_size", "activation_checkpointing", "bar_id", "position_id", "n_positions"}
+
+
 def _model_overrides(model: dict[str, Any]) -> dict[str, Any]:
-    """ModelConfig overrides, each parsed by its field type; vocab_size and activation_checkpointing
-    are set by the trainer, not here."""
+    """ModelConfig overrides, each parsed by its field type; the _SET_BY_TRAINER fields are not."""
     hints = _hints(ModelConfig)
-    known = sorted(set(hints) - {"vocab_size", "activation_checkpointing"})
+    known = sorted(set(hints) - _SET_BY_TRAINER)
     if not isinstance(model, dict):
         raise ValueError(f"TrainConfig.model: expected a mapping of ModelConfig fields, got {model!r}")
     for key in model:
@@ -513,7 +519,7 @@ class TrainingObjective(nn.Module):
         model, pad = self.model, self.model.config.pad_id
         style = model.style_encoder(reference_mel)  # (B, d_style)
         memory, memory_mask = model.encode(content_ids, style)  # (B, S, d_model)
-        logits = model.head(model.decode(target_ids[:, :-1], memory, memory_mask))  # (B, T - 1, V)
+        logits = model.head(model.decode(target_ids[:, :-1], memory, memory_mask, content_ids=content_ids))  # (B, T - 1, V)
         targets = target_ids[:, 1:]  # (B, T - 1)
         token_sum = token_cross_entropy(logits, targets, pad_id=pad) * targets.ne(pad).sum()
         style_term = torch.zeros((), device=style.device)
@@ -609,7 +615,7 @@ class Trainer:
         # model, objective, optimizer
         self.tokenizer = tokenizer or RemiTokenizer()
         torch.manual_seed(cfg.seed)  # the same initial weights in every process
-        self.model = MusicStyleTransformer(cfg.model_config(self.tokenizer.vocab_size)).to(self.device)
+        self.model = MusicStyleTransformer(cfg.model_config(self.tokenizer.vocab_size, self.tokenizer)).to(self.device)
         self.max_tokens = min(cfg.max_tokens, self.model.config.max_len)
         if cfg.compile:
             self.model.compile_blocks()

@@ -302,3 +302,64 @@ def test_imports_need_only_torch_and_numpy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
+
+
+# ------------------------------------------------------------------------------ beat grid
+def test_beat_grid_indices_count_bars_and_forward_fill_positions():
+    from mstoolkit.model import beat_grid_indices
+
+    cfg = ModelConfig.preset("debug", vocab_size=60, bar_id=3, position_id=10, n_positions=20, grid_bars=4)
+    P = lambda tick: 10 + tick  # noqa: E731 (Position_tick)
+    ids = torch.tensor([[1, 3, P(0), 40, 41, P(6), 42, 3, 50, P(2), 43, 3, 3, 3, P(1)]])
+    bar, position = beat_grid_indices(ids, cfg)
+    assert bar.tolist() == [[0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 4, 5, 5]]  # the embedding takes it modulo grid_bars
+    assert position.tolist() == [[0, 0, 1, 1, 1, 7, 7, 0, 0, 3, 3, 0, 0, 0, 2]]
+
+
+def test_beat_grid_model_decodes_step_by_step_like_the_full_pass():
+    cfg = ModelConfig.preset("debug", vocab_size=60, n_mels=16, bar_id=3, position_id=10, n_positions=20)
+    torch.manual_seed(0)
+    model = MusicStyleTransformer(cfg).eval()
+    assert model.content_grid is not None and model.target_grid is not None
+    content = torch.tensor([[3, 10, 40, 41, 16, 42, 3, 12, 43]])
+    target = torch.tensor([[1, 3, 10, 40, 44, 3, 3, 15, 41, 42]])
+    mel = torch.randn(1, 16, 20)
+    with torch.no_grad():
+        memory, mask = model.encode(content, model.style_encoder(mel))
+        full = model.head(model.decode(target, memory, mask))  # (1, T, V)
+        cache = model.new_cache(1, 16, content.shape[1])
+        model.fill_cross(cache, memory, mask)
+        steps = [model.decode_step(target[:, t], torch.tensor([t]), cache) for t in range(target.shape[1])]
+    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-4)
+    # the grid changes the result: the same weights without it give other logits
+    plain = MusicStyleTransformer(ModelConfig.preset("debug", vocab_size=60, n_mels=16)).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if "grid" not in k})
+    with torch.no_grad():
+        assert not torch.allclose(plain(content, mel, target)[0], full)
+
+
+def test_time_bias_model_decodes_step_by_step_like_the_full_pass_and_favours_same_time_content():
+    cfg = ModelConfig.preset("debug", vocab_size=60, n_mels=16, n_heads=2, bar_id=3, position_id=10, n_positions=20,
+                             time_bias=True)
+    torch.manual_seed(0)
+    model = MusicStyleTransformer(cfg).eval()
+    content = torch.tensor([[3, 10, 40, 41, 16, 42, 3, 12, 43, 0, 0]])  # padded at the end
+    target = torch.tensor([[1, 3, 10, 40, 44, 3, 3, 15, 41, 42]])
+    mel = torch.randn(1, 16, 20)
+    with torch.no_grad():
+        memory, mask = model.encode(content, model.style_encoder(mel))
+        full = model.head(model.decode(target, memory, mask, content_ids=content))  # (1, T, V)
+        cache = model.new_cache(1, 16, content.shape[1])
+        model.fill_cross(cache, memory, mask, content)
+        steps = [model.decode_step(target[:, t], torch.tensor([t]), cache) for t in range(target.shape[1])]
+        _, _, maps = model(content, mel, target, return_attn=True)
+    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-4)
+    bias = model.cross_time_bias(content, target, mask)  # (1, H, T, S)
+    assert bias.shape == (1, 2, 10, 11) and torch.isinf(bias[..., 9:]).all()  # padding never attended
+    assert bias[0, 0, 3, 1] == 0 and bias[0, 0, 3, 4] < 0  # target Position_0 (bar 1) vs content ticks 0 and 6
+    assert (bias[0, 1, :, :9] == 0).all()  # the last head sees the whole content
+    assert maps.cross[0][0, :, :, 9:].abs().max() == 0
+    with pytest.raises(ValueError, match="content_ids"):
+        model.decode(target, memory, mask)
+    with pytest.raises(ValueError, match="beat grid"):
+        ModelConfig.preset("debug", vocab_size=60, time_bias=True)
