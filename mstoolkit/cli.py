@@ -77,9 +77,13 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> None:
-    """The README's main job: tokenize, round-trip and render a shipped Bach chorale."""
+    """The README's main job: tokenize and round-trip a shipped Bach chorale, then transfer it into a
+    style with the shipped demo model, written as MIDI and WAV."""
     from mstoolkit.audio import render, save_wav
+    from mstoolkit.generate import transfer
+    from mstoolkit.metrics import note_prf
     from mstoolkit.piece import load_piece, sample_paths
+    from mstoolkit.styles import render_style
     from mstoolkit.tokenizer import RemiTokenizer
 
     out = Path(args.out)
@@ -94,13 +98,24 @@ def cmd_demo(args: argparse.Namespace) -> None:
           f"round trip {'exact' if same else 'DIFFERS'}")
     print("first tokens:", " ".join(tokenizer.tokens(ids)[:12]), "...")
     decoded.save_midi(out / f"{source.stem}.roundtrip.mid")
-    t0 = time.perf_counter()
-    audio = render(decoded)
-    save_wav(out / f"{source.stem}.wav", audio, 22050)
-    print(f"wrote {out / (source.stem + '.roundtrip.mid')} and {out / (source.stem + '.wav')} "
-          f"({len(audio) / 22050:.1f} s of audio in {time.perf_counter() - t0:.2f} s)")
     if not same:
         raise CliError("the tokenizer round trip changed the notes")
+
+    # Style transfer with the demo model: the reference is another chorale rendered in the style.
+    model, tokenizer, folder = _load_model(args.checkpoint)
+    reference = style_reference(args.style, source)
+    t0 = time.perf_counter()
+    result = transfer(model, tokenizer, piece, reference, temperature=args.temperature, top_p=0.95, seed=0)
+    elapsed = time.perf_counter() - t0
+    midi_path, wav_path = out / f"{source.stem}.{args.style}.mid", out / f"{source.stem}.{args.style}.wav"
+    result.save_midi(midi_path)
+    t0 = time.perf_counter()
+    save_wav(wav_path, render(result), 22050)
+    score = note_prf(result, render_style(tokenizer.quantize(piece), args.style))
+    print(f"transferred into {args.style} with {folder.name} in {elapsed:.1f} s: {len(result)} notes, "
+          f"note F1 {score.f1:.2f} against the rule-rendered {args.style} version")
+    print(f"wrote {midi_path} and {wav_path} "
+          f"({result.duration_seconds:.1f} s of audio, rendered in {time.perf_counter() - t0:.1f} s)")
 
 
 # ----------------------------------------------------------------------------- train
@@ -247,8 +262,12 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     reference = style_reference(args.style, Path(args.content))
     model, tokenizer, folder = _load_model(args.checkpoint, args.device)
     t0 = time.perf_counter()
+    if args.window_bars < 0:
+        raise CliError(f"--window-bars: expected a number of bars >= 1 (0: the whole piece at once), got "
+                       f"{args.window_bars}")
     piece = transfer(model, tokenizer, content, reference, temperature=args.temperature, top_p=args.top_p,
-                     top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens)
+                     top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens,
+                     window_bars=args.window_bars or None)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -328,6 +347,17 @@ def _type_label(tp, typing) -> str:
     return {int: "int", float: "float", str: "str", bool: "bool"}.get(base, "value")
 
 
+# ----------------------------------------------------------------------------- studio
+def cmd_studio(args: argparse.Namespace) -> None:
+    """The classroom app: Transfer Studio and style gallery served by Voila on 127.0.0.1."""
+    from mstoolkit.studio import serve
+
+    try:
+        serve(port=args.port, open_browser=not args.no_browser, model=args.model)
+    except ImportError as err:
+        raise CliError(str(err)) from None
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; the config-key flags of ``train``/``bench`` (which need torch) are added
@@ -356,8 +386,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = add("info", cmd_info, "summarize a MIDI file: notes, bars, tempi, time signatures")
     p.add_argument("midi", type=_existing_file, help="input .mid file")
 
-    p = add("demo", cmd_demo, "the main job: round-trip and render a shipped sample")
+    p = add("demo", cmd_demo, "the main job: round-trip a shipped chorale, then transfer it into a style")
     p.add_argument("--out", default="out", help="output folder (default: out)")
+    p.add_argument("--style", default="swing", help="style name (default: swing)")
+    p.add_argument("--checkpoint", default="demo", help="model: shipped name or checkpoint folder (default: demo)")
+    p.add_argument("--temperature", type=float, default=0.9, help="sampling temperature (default 0.9)")
 
     p = add("train", cmd_train, "train a style-transfer model on StyleBench (under torchrun: DDP)")
     p.epilog = ("Every config key is a flag (--lr 3e-4, --data.corpus DIR, --model.dropout 0.1); "
@@ -385,7 +418,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--max-new-tokens", type=int, help="token limit (default: 2 x content tokens + 256)")
+    p.add_argument("--max-new-tokens", type=int, help="token limit per window (default: 2 x its content tokens + 256)")
+    p.add_argument("--window-bars", type=int, default=4, help="transfer the content this many bars at a time, "
+                   "all windows in one batch (default 4, StyleBench's window; 0: the whole piece at once)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
     p = add("bench", cmd_bench, "score systems on StyleBench's test split and print a table")
@@ -406,6 +441,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     if command == "bench":
         _add_config_keys(p, prefix="data.")
+
+    p = add("studio", cmd_studio, "the Transfer Studio and style gallery as a web app in the browser (offline)")
+    p.epilog = "Serves on 127.0.0.1 only; Ctrl-C stops the server. Needs no internet connection."
+    p.add_argument("--port", type=int, help="port to serve on (default: 8866, or a free one if that is taken)")
+    p.add_argument("--no-browser", action="store_true", help="print the URL but do not open a browser")
+    p.add_argument("--model", default="demo", help="shipped name, checkpoint folder or run folder (default: demo)")
     return parser
 
 

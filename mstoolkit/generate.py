@@ -17,6 +17,8 @@ Only torch and numpy are imported here; :func:`transfer` imports the tokenizer/a
 """
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import time
 import warnings
@@ -172,7 +174,7 @@ class Decoder:
         mel = _as_mel(style_mel, len(self.content), self.model.config.n_mels, self.device)  # (B, n_mels, frames)
         style = self.model.style_encoder(mel)  # (B, d_style)
         self.memory, self.memory_mask = self.model.encode(self.content, style)  # (B, S, d_model)
-        self.model.fill_cross(self.cache, self.memory, self.memory_mask)
+        self.model.fill_cross(self.cache, self.memory, self.memory_mask, self.content)
 
     @torch.no_grad()
     def reset(self) -> None:
@@ -244,7 +246,7 @@ class Decoder:
         self._advance(self.model.decode_step(self.token, self.pos, self.cache))
 
     def _uncached_step(self) -> None:
-        hidden = self.model.decode(self.out[:, : self.n + 1], self.memory, self.memory_mask)  # (B, n + 1, d)
+        hidden = self.model.decode(self.out[:, : self.n + 1], self.memory, self.memory_mask, content_ids=self.content)  # (B, n + 1, d)
         self._advance(self.model.head(hidden[:, -1]))
 
     def _advance(self, logits: torch.Tensor) -> None:
@@ -428,39 +430,65 @@ def stream(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, ba
 # ------------------------------------------------------------------------------ one call
 @torch.no_grad()
 def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, reference: Any, *,
-             max_bars: int | None = None, max_new_tokens: int | None = None, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None, constrained: bool = True,
-             seed: int | None = None):
+             window_bars: int | None = 4, max_bars: int | None = None, max_new_tokens: int | None = None,
+             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+             constrained: bool = True, seed: int | None = None):
     """Re-write ``content`` in the style of ``reference``; returns a :class:`~mstoolkit.piece.Piece`.
 
     ``content``: anything ``load_piece`` takes (path, MIDI bytes, Piece, pretty_midi, music21).
     ``reference``: a Piece or MIDI path (rendered to audio), an audio array or audio file path, or a
-    precomputed log-mel ``(n_mels, frames)`` (:func:`mstoolkit.audio.mel`). With ``constrained``
-    (default) decoding follows ``tokenizer.grammar``, so the result always decodes. Defaults: as many
-    bars as the content, at most ``2 * len(content ids) + 256`` tokens; ``seed`` fixes the sampling.
+    precomputed log-mel ``(n_mels, frames)`` (:func:`mstoolkit.audio.mel`).
+
+    The content is cut into windows of ``window_bars`` bars (StyleBench's training windows are 4
+    bars), all windows are generated together as one batch, and the results are laid end to end on
+    the content's bar lines, with the content's tempo map and time signatures (``window_bars=None``:
+    the whole piece in one pass). ``max_bars`` keeps only the first bars of the content. With
+    ``constrained`` (default) decoding follows ``tokenizer.grammar``, so every window decodes. At most
+    ``2 * len(window ids) + 256`` tokens per window unless ``max_new_tokens`` says otherwise; ``seed``
+    fixes the sampling.
 
         >>> swing = transfer(model, tokenizer, "chorale.mid", swing_piece, temperature=0.9, top_p=0.95)
     """
+    from mstoolkit.piece import Piece, load_piece
+
     cfg = model.config
     if tokenizer.vocab_size != cfg.vocab_size:
         raise ValueError(f"transfer: tokenizer vocab_size {tokenizer.vocab_size} != model vocab_size {cfg.vocab_size}")
-    ids = tokenizer.encode(content)
-    if len(ids) > cfg.max_len:
-        raise ValueError(f"transfer: content is {len(ids)} tokens, over the model's max_len {cfg.max_len}; "
-                         "cut it first, e.g. piece.slice_bars(0, 8)")
+    if window_bars is not None and window_bars < 1:
+        raise ValueError(f"transfer: window_bars must be >= 1 or None, got {window_bars}")
+    if max_bars is not None and max_bars < 1:
+        raise ValueError(f"transfer: max_bars must be >= 1 or None, got {max_bars}")
+    piece = tokenizer.quantize(load_piece(content))
+    bar_starts = piece.bar_starts()  # tick of each bar of the content
+    n_bars = len(bar_starts) if max_bars is None else min(max_bars, len(bar_starts))
+    size = n_bars if window_bars is None else window_bars
+    firsts = list(range(0, n_bars, size))  # first bar of each window
+    windows = [piece.slice_bars(first, min(size, n_bars - first)) for first in firsts]
+    ids = [tokenizer.encode(window) for window in windows]
+    longest = max(len(row) for row in ids)
+    if longest > cfg.max_len:
+        raise ValueError(f"transfer: a window of the content is {longest} tokens, over the model's max_len "
+                         f"{cfg.max_len}; use a smaller window_bars")
     mel = reference_mel(reference, n_mels=cfg.n_mels)
     bar_ids = [i for i, kind in enumerate(tokenizer.token_types) if kind == "Bar"]
-    if max_bars is None:
-        max_bars = max(1, sum(1 for t in ids if t in bar_ids))
     if max_new_tokens is None:
-        max_new_tokens = min(cfg.max_len - 1, 2 * len(ids) + 256)
+        max_new_tokens = min(cfg.max_len - 1, 2 * longest + 256)
     generator = None
     if seed is not None:
         generator = torch.Generator(model.target_emb.weight.device).manual_seed(seed)
-    out = generate(model, [ids], mel, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                   top_p=top_p, grammar=tokenizer.grammar if constrained else None, bar_ids=bar_ids,
-                   max_bars=max_bars, generator=generator)[0]
-    return tokenizer.decode(out)
+    outputs = generate(model, ids, mel, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                       top_p=top_p, grammar=tokenizer.grammar if constrained else None, bar_ids=bar_ids,
+                       max_bars=size, generator=generator)
+    edges = piece.bar_starts(piece.end_tick + 4 * 192)  # bar lines, past the last bar too
+    notes = []
+    for first, out in zip(firsts, outputs):
+        offset, limit = edges[first], edges[min(first + size, n_bars)]  # the window's span in content ticks
+        for note in tokenizer.decode(out).notes:
+            start = note.start + offset
+            if start < limit:  # a window only fills its own bars
+                notes.append(dataclasses.replace(note, start=start, duration=min(note.duration, limit - start)))
+    piece = piece.slice_ticks(0, edges[n_bars])  # the tempo map and time signatures of the bars kept
+    return Piece(notes, piece.tempos, piece.time_signatures, piece.key, piece.name)
 
 
 def reference_mel(reference: Any, n_mels: int = 128) -> np.ndarray:

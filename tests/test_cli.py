@@ -142,10 +142,14 @@ def test_print_config_shows_the_resolved_yaml(tmp_path, capsys):
     assert "model_preset: debug" in out and "lr: 0.002" in out and "max_steps: 9" in out and "dropout: 0.1" in out
 
 
-def test_demo_round_trips_and_renders_a_sample(tmp_path, capsys):
+def test_demo_round_trips_a_sample_and_transfers_it_with_the_demo_model(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "round trip exact" in out
-    assert Piece.from_midi(tmp_path / "bwv66.6.roundtrip.mid").notes == Piece.from_midi(SAMPLE).notes
-    with wave.open(str(tmp_path / "bwv66.6.wav")) as wav:
-        assert wav.getnframes() > 20 * wav.getframerate()  # the chorale lasts about 25 s
+    assert "round trip exact" in out and "transferred into swing" in out
+    content = Piece.from_midi(SAMPLE)
+    assert Piece.from_midi(tmp_path / "bwv66.6.roundtrip.mid").notes == content.notes
+    swing = Piece.from_midi(tmp_path / "bwv66.6.swing.mid")
+    assert len(swing.notes) > 50 and len(swing.bar_starts()) <= len(content.bar_starts())
+    assert {n.program for n in swing.notes} != {n.program for n in content.notes}  # re-orchestrated
+    with wave.open(str(tmp_path / "bwv66.6.swing.wav")) as wav:
+        assert wav.getnframes() > 15 * wav.getframerate()  # the chorale lasts about 25 s
