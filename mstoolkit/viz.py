@@ -99,8 +99,11 @@ def token_strip(tokens: Sequence[str], types: Sequence[str], title: str | None =
     if len(kinds) == 1:
         colorscale = [[0, PALETTE[0]], [1, PALETTE[0]]]
     cell_label = np.vectorize(lambda s: s.split(" ", 1)[-1].split("_")[-1] if s else "")(text)
-    fig = go.Figure(go.Heatmap(z=z, text=text, hoverinfo="text", colorscale=colorscale, showscale=False,
-                               xgap=2, ygap=2, texttemplate="%{customdata}", customdata=cell_label))
+    # Empty cells are None, not NaN (NaN is not JSON, so a FigureWidget could not send it); heatmap text
+    # templates know %{text}, not %{customdata}: the labels go in `text`, the hover texts in `hovertext`.
+    cells = np.where(np.isnan(z), None, z).tolist()
+    fig = go.Figure(go.Heatmap(z=cells, text=cell_label, hovertext=text, hoverinfo="text", texttemplate="%{text}",
+                               colorscale=colorscale, showscale=False, xgap=2, ygap=2))
     # Legend: one invisible marker per token type so the colours are explained.
     for k, kind in enumerate(kinds):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=kind,
@@ -123,8 +126,15 @@ def mel_figure(mel, sample_rate: int = 22050, hop_length: int = 512, title: str 
 
 # ----------------------------------------------------------------------------- attention
 def attention_heatmap(weights, query_labels: Sequence[str] | None = None,
-                      key_labels: Sequence[str] | None = None, title: str | None = None) -> go.Figure:
-    """One attention map ``(T_q, T_k)`` (rows: queries, columns: keys), labelled with token names."""
+                      key_labels: Sequence[str] | None = None, title: str | None = None,
+                      query_start: int = 0, key_start: int = 0) -> go.Figure:
+    """One attention map ``(T_q, T_k)`` (rows: queries, columns: keys), labelled with token names.
+
+    ``query_start`` / ``key_start``: index of the first row / column in the whole sequence, so a
+    window cut from a long map keeps the tokens' real positions in its labels (``"120:Pitch_60"``).
+
+        >>> attention_heatmap(maps.encoder[0][0, 0], names, names, title="encoder layer 1, head 1")
+    """
     weights = _as_2d("weights", weights)
     t_q, t_k = weights.shape
     if query_labels is not None and len(query_labels) != t_q:
@@ -132,8 +142,8 @@ def attention_heatmap(weights, query_labels: Sequence[str] | None = None,
     if key_labels is not None and len(key_labels) != t_k:
         raise ValueError(f"key_labels has {len(key_labels)} entries for {t_k} key columns")
     # Index-prefixed labels: token names repeat ("Bar", "Position_0"), plotly would merge them.
-    ql = [f"{i}:{s}" for i, s in enumerate(query_labels)] if query_labels is not None else None
-    kl = [f"{i}:{s}" for i, s in enumerate(key_labels)] if key_labels is not None else None
+    ql = [f"{query_start + i}:{s}" for i, s in enumerate(query_labels)] if query_labels is not None else None
+    kl = [f"{key_start + i}:{s}" for i, s in enumerate(key_labels)] if key_labels is not None else None
     fig = go.Figure(go.Heatmap(z=weights, x=kl, y=ql, colorscale="Viridis", zmin=0,
                                colorbar=dict(title="weight"),
                                hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"))
@@ -142,31 +152,70 @@ def attention_heatmap(weights, query_labels: Sequence[str] | None = None,
     return _layout(fig, title, max(320, min(900, 14 * t_q + 120)))
 
 
+def note_attention(weights, query_notes: Sequence[Sequence[int]], key_notes: Sequence[Sequence[int]]) -> np.ndarray:
+    """Token-level attention ``(T_q, T_k)`` -> note-level ``(N_q, N_k)`` for :func:`attention_arcs`.
+
+    ``query_notes[i]`` / ``key_notes[j]``: the token indices of note i / j (e.g. its Program, Pitch,
+    Velocity and Duration tokens). Entry ``(i, j)`` is the attention mass that note i's tokens give
+    to note j's tokens: summed over j's tokens, averaged over i's (each row sums to at most 1, the
+    rest goes to tokens of no note: Bar, Position, ...).
+
+        >>> note_attention(np.full((4, 4), 0.25), [[0, 1]], [[0], [2, 3]])
+        array([[0.25, 0.5 ]])
+    """
+    weights = _as_2d("weights", weights)
+    t_q, t_k = weights.shape
+    for name, groups, size in (("query_notes", query_notes, t_q), ("key_notes", key_notes, t_k)):
+        bad = [list(g) for g in groups if len(g) == 0 or min(g) < 0 or max(g) >= size]
+        if bad:
+            raise ValueError(f"{name}: token groups {bad[:3]} are empty or outside 0..{size - 1}")
+    rows = np.stack([weights[list(g)].mean(axis=0) for g in query_notes]) if len(query_notes) else \
+        np.zeros((0, t_k))  # (N_q, T_k): mean over each query note's tokens
+    member = np.zeros((t_k, len(key_notes)))  # (T_k, N_k): 1 where key token t belongs to note j
+    for j, g in enumerate(key_notes):
+        member[list(g), j] = 1.0
+    return rows @ member  # (N_q, N_k)
+
+
 def attention_arcs(piece: Piece, note_weights, query_note: int, top_k: int = 12,
-                   title: str | None = None) -> go.Figure:
+                   title: str | None = None, key_piece: Piece | None = None) -> go.Figure:
     """Arcs on the piano roll from one note to the notes it attends to (Music Transformer style).
 
-    ``note_weights`` is ``(N_notes, N_notes)``: row i holds how much note i attends to each note
-    (e.g. token-level attention summed over each note's tokens). The ``top_k`` strongest keys are
-    drawn as arcs whose width and opacity follow the weight.
+    ``note_weights`` is ``(N_notes, N_keys)``: row i holds how much note i attends to each key note
+    (e.g. :func:`note_attention` of a token-level map). The keys are the notes of ``piece`` itself
+    (self-attention, ``N_keys = N_notes``) or, for cross-attention, those of ``key_piece``, which is
+    drawn faded under ``piece`` on the same beat axis. The ``top_k`` strongest keys are drawn as arcs
+    whose width and opacity follow the weight.
+
+        >>> attention_arcs(piece, note_attention(att, groups, groups), query_note=5, top_k=8)
     """
     weights = _as_2d("note_weights", note_weights)
     n = len(piece.notes)
-    if weights.shape != (n, n):
-        raise ValueError(f"note_weights must be ({n}, {n}) for a piece of {n} notes, got {weights.shape}")
+    keys = piece if key_piece is None else key_piece
+    if key_piece is not None and not isinstance(key_piece, Piece):
+        raise ValueError(f"key_piece must be a mstoolkit Piece, got {type(key_piece).__name__}")
+    if weights.shape != (n, len(keys.notes)):
+        raise ValueError(f"note_weights must be ({n}, {len(keys.notes)}) for {n} query notes and "
+                         f"{len(keys.notes)} key notes, got {weights.shape}")
     if not 0 <= query_note < n:
         raise ValueError(f"query_note {query_note} is out of range for {n} notes")
     fig = piano_roll(piece, title=title, height=380)
+    if key_piece is not None:  # key notes in grey, under the query piece's notes
+        key_traces = _note_traces(key_piece, "program")
+        for trace in key_traces:
+            trace.update(name=f"keys: {trace.name}", opacity=0.35, line=dict(color="#888", width=5))
+        fig.add_traces(key_traces)
+        fig.data = fig.data[-len(key_traces):] + fig.data[:-len(key_traces)]
     notes = piece.notes
     row = weights[query_note]
     strongest = np.argsort(row)[::-1][:top_k]
-    peak = max(float(row[strongest[0]]), 1e-9)
+    peak = max(float(row[strongest[0]]), 1e-9) if len(strongest) else 1.0
     q = notes[query_note]
     qx, qy = (q.start + q.duration / 2) / TICKS_PER_QUARTER, q.pitch
     for k in strongest:
         if row[k] <= 0:
             continue
-        key = notes[k]
+        key = keys.notes[k]
         kx, ky = (key.start + key.duration / 2) / TICKS_PER_QUARTER, key.pitch
         # A quadratic Bezier bowing upwards, sampled at 20 points.
         t = np.linspace(0, 1, 20)
@@ -185,24 +234,55 @@ def attention_arcs(piece: Piece, note_weights, query_note: int, top_k: int = 12,
 
 # ----------------------------------------------------------------------------- style
 def gram_figure(grams: Mapping[str, object], title: str | None = None) -> go.Figure:
-    """Gram matrices ``(C, C)`` side by side; with exactly two, their difference is added third."""
+    """Gram matrices ``(C, C)`` side by side; with exactly two, their difference is added third.
+
+    The Gram panels share one colour scale (so equal colours mean equal values across panels); the
+    difference has its own, diverging around 0.
+
+        >>> gram_figure({"swing": g_swing, "waltz": g_waltz})
+    """
     if not grams:
         raise ValueError("grams is empty: give at least one named Gram matrix")
     mats = {name: _as_2d(f"grams[{name!r}]", g) for name, g in grams.items()}
     shapes = {m.shape for m in mats.values()}
     if len(shapes) != 1 or next(iter(shapes))[0] != next(iter(shapes))[1]:
         raise ValueError(f"Gram matrices must be square and all the same shape, got {sorted(shapes)}")
-    panels = list(mats.items())
+    low = min(float(m.min()) for m in mats.values())
+    high = max(float(m.max()) for m in mats.values())
+    panels = [(name, m, False) for name, m in mats.items()]
     if len(panels) == 2:
-        (a, ga), (b, gb) = panels
-        panels.append((f"{a} - {b}", ga - gb))
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
-    for i, (name, m) in enumerate(panels, start=1):
-        diff = " - " in name
-        fig.add_trace(go.Heatmap(z=m, colorscale="RdBu" if diff else "Viridis", zmid=0 if diff else None,
-                                 showscale=diff or i == 1, name=name), row=1, col=i)
+        (a, ga, _), (b, gb, _) = panels
+        panels.append((f"{a} - {b}", ga - gb, True))
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels],
+                        horizontal_spacing=0.12 if len(panels) <= 3 else 0.05)
+    for i, (name, m, diff) in enumerate(panels, start=1):
+        if diff:
+            bound = max(float(np.abs(m).max()), 1e-12)
+            scale = dict(colorscale="RdBu_r", zmin=-bound, zmax=bound,
+                         colorbar=dict(title="diff", x=1.13, len=0.9))
+        else:
+            scale = dict(colorscale="Viridis", zmin=low, zmax=high, showscale=i == 1,
+                         colorbar=dict(title="G", x=1.02, len=0.9))
+        fig.add_trace(go.Heatmap(z=m, name=name, hovertemplate=f"{name}<br>channel %{{y}} x %{{x}}: "
+                                 "%{z:.4g}<extra></extra>", **scale), row=1, col=i)
         fig.update_yaxes(autorange="reversed", row=1, col=i)
     return _layout(fig, title, 340)
+
+
+def style_loss_matrix(losses, labels: Sequence[str], title: str | None = None) -> go.Figure:
+    """Pairwise style losses ``(N, N)`` between N references as a labelled heatmap (values written in).
+
+        >>> style_loss_matrix(np.array([[0, .2], [.2, 0]]), ["swing", "waltz"])
+    """
+    losses = _as_2d("losses", losses)
+    if losses.shape != (len(labels), len(labels)):
+        raise ValueError(f"losses must be ({len(labels)}, {len(labels)}) for {len(labels)} labels, got {losses.shape}")
+    text = [[f"{v:.3g}" for v in row] for row in losses]
+    fig = go.Figure(go.Heatmap(z=losses, x=list(labels), y=list(labels), text=text, texttemplate="%{text}",
+                               colorscale="Blues", zmin=0, colorbar=dict(title="loss"),
+                               hovertemplate="%{y} vs %{x}: %{z:.4g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, max(260, 40 * len(labels) + 120))
 
 
 def style_embedding_map(embeddings, labels: Sequence[str], title: str | None = None) -> go.Figure:

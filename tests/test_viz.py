@@ -37,7 +37,7 @@ def test_token_strip_colours_by_type():
     fig = viz.token_strip(tokens, types, per_row=4)
     heat = fig.data[0]
     assert np.asarray(heat.z).shape == (2, 4)
-    assert heat.text[0][2] == "#2 Pitch_60"
+    assert heat.hovertext[0][2] == "#2 Pitch_60"
     assert len({v for v in np.asarray(heat.z, dtype=float).ravel() if not np.isnan(v)}) == 5
     with pytest.raises(ValueError, match="same length"):
         viz.token_strip(tokens, types[:-1])

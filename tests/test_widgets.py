@@ -18,7 +18,7 @@ def _upload(content: bytes, name: str = "upload.mid") -> tuple:
 
 def _hover_tokens(fig) -> list[str]:
     """The token names in the strip's hover texts (``"#i name"``), in reading order."""
-    cells = [t for row in fig.data[0].text for t in row if t]
+    cells = [t for row in fig.data[0].hovertext for t in row if t]
     assert [int(t.split(" ", 1)[0][1:]) for t in cells] == list(range(len(cells)))
     return [t.split(" ", 1)[1] for t in cells]
 
