@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 # gets torch the ordinary way through pyproject.toml. Override with e.g. TORCH_SPEC="torch==2.5.1".
 TORCH_SPEC ?= $(if $(CI),torch==2.13.0,)
 
-.PHONY: help venv install demo test lab bench clean
+.PHONY: help venv install demo test test-browser studio lab bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,8 +26,14 @@ venv install: $(VENV)/.installed  ## create .venv and install mstoolkit with its
 demo: $(VENV)/.installed  ## the main job: a real run on a shipped sample (writes to out/)
 	$(PY) -m mstoolkit.cli demo --out out
 
-test: $(VENV)/.installed  ## the whole test suite (library, widgets, notebooks)
+test: $(VENV)/.installed  ## the whole test suite (library, widgets, notebooks, browser)
 	$(PY) -m pytest --nbval-lax tests notebooks
+
+test-browser: $(VENV)/.installed  ## only the browser tests: notebooks in JupyterLab and the studio app, in Chromium
+	$(PY) -m pytest tests/test_browser.py
+
+studio: $(VENV)/.installed  ## the classroom app: Transfer Studio and style gallery in the browser (offline)
+	$(VENV)/bin/mstoolkit studio
 
 lab: $(VENV)/.installed  ## install JupyterLab and open the tutorial notebooks
 	$(PY) -m pip install --quiet -e ".[test,lab]"
@@ -39,4 +45,4 @@ bench: $(VENV)/.installed  ## the CPU benchmarks (tables printed)
 	$(PY) benchmarks/bench_model.py
 
 clean:  ## remove the environment and generated files
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache test-artifacts
