@@ -102,4 +102,7 @@ def serve(port: int | None = None, open_browser: bool = True, model: str = "demo
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(TEMPLATE_ROOT), os.environ.get("JUPYTER_PATH")]))
     print(f"mstoolkit studio: open {url(port)} in a browser (works offline; Ctrl-C stops the server)",
           flush=True)
+    # Voila renders the app only when it lies under the server's root folder (from another working
+    # directory the page stalls after the first cell), so serve from the app's own folder.
+    os.chdir(APP_NOTEBOOK.parent)
     Voila.launch_instance(argv=voila_argv(port, open_browser))
