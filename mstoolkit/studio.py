@@ -102,7 +102,36 @@ def serve(port: int | None = None, open_browser: bool = True, model: str = "demo
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(TEMPLATE_ROOT), os.environ.get("JUPYTER_PATH")]))
     print(f"mstoolkit studio: open {url(port)} in a browser (works offline; Ctrl-C stops the server)",
           flush=True)
-    # Voila renders the app only when it lies under the server's root folder (from another working
-    # directory the page stalls after the first cell), so serve from the app's own folder.
-    os.chdir(APP_NOTEBOOK.parent)
+    os.chdir(APP_NOTEBOOK.parent)  # Voila's root folder: the page's URL is just "/"
+    recheck_after_sync_sends()
     Voila.launch_instance(argv=voila_argv(port, open_browser))
+
+
+def recheck_after_sync_sends() -> None:
+    """Make every message sent on an async kernel channel re-check that channel for replies.
+
+    Works around a lost wake-up that stalled the studio page after its first cell (the family of
+    voila-dashboards/voila#1428). While Voila runs the app cell, it waits for the cell's
+    ``execute_reply`` on the shell channel, an asyncio ZeroMQ socket woken by its edge-triggered
+    file descriptor. The app's widgets write into ``ipywidgets.Output`` areas, and nbclient's
+    server-side stand-in for them forwards each such output to the kernel as a ``comm_msg`` on that
+    same socket, sent *synchronously* (jupyter_client's ``Session.send`` uses a plain shadow of the
+    socket). When the reply lands just before one of those sends, the send consumes the wake-up
+    and the async socket never hears of the reply: the page waits forever with the kernel idle.
+    Reading ``zmq.EVENTS`` through the async socket after each send is pyzmq's documented remedy: it
+    schedules the handling of whatever is already queued.
+    """
+    import zmq
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    send = AsyncZMQSocketChannel.send
+    if getattr(send, "rechecks_events", False):
+        return  # already installed (serve() called twice in one process)
+
+    def send_then_recheck(self: AsyncZMQSocketChannel, msg: dict) -> None:
+        send(self, msg)
+        if self.socket is not None and not self.socket.closed:
+            self.socket.get(zmq.EVENTS)  # pyzmq's asyncio socket: schedules pending receives
+
+    send_then_recheck.rechecks_events = True
+    AsyncZMQSocketChannel.send = send_then_recheck

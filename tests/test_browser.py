@@ -302,7 +302,6 @@ def studio(tmp_path):
         shutil.copy(server.log, ARTIFACTS / "studio.log")
 
 
-@pytest.mark.xfail(reason='known bug: the kernel\'s execute_reply for the app cell is sometimes lost in ipykernel 7\'s shell channel (timing-dependent), so the Voila page stalls after its first cell - see README, "The classroom app"', strict=False)
 @pytest.mark.timeout(240)
 def test_studio_app_transfer_by_clicks(studio, page):
     """`mstoolkit studio`: open the printed URL, pick a style, press Generate; the result's piano roll
