@@ -131,6 +131,8 @@ def test_studio_generates_and_fills_rolls_audio_and_scores(studio):
     assert studio.content.notes == expected.notes
     assert studio.target.notes == render_style(expected, "swing").notes
     assert studio.figures["content"].data and studio.figures["result"].data
+    title = studio.figures["result"].layout.title.text  # names the content, then the style's source
+    assert title.startswith("result: bwv66.6 in the style of ") and title.endswith(" in swing"), title
     content_x = [x for trace in studio.figures["content"].data for x in trace.x if x is not None]
     assert max(content_x) <= 8  # two 4/4 bars, in beats
     assert set(studio.audios) == {"content", "result", "target", "reference"}

@@ -344,7 +344,9 @@ class TransferStudio(w.VBox):
 
     def _show_rolls(self, described: str) -> None:
         replace_figure(self.figures["content"], viz.piano_roll(self.content, title=f"content: {self.content.name}"))
-        replace_figure(self.figures["result"], viz.piano_roll(self.result, title=f"result: {described}"))
+        # "bwv66.6 in the style of bwv269 in swing": the content piece first, then where the style came from
+        replace_figure(self.figures["result"], viz.piano_roll(
+            self.result, title=f"result: {self.content.name} in the style of {described}"))
 
     def _show_audio(self, reference_wave: np.ndarray) -> None:
         self.audios = {"content": audio.play(self.content), "result": audio.play(self.result),
