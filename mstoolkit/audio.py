@@ -41,6 +41,7 @@ SAMPLE_RATE = 22050
 TAIL_SECONDS = 0.5  # silence appended after the last note so releases can ring out
 DB_FLOOR = -80.0  # log-mel floor: dB = 10 * log10(max(power, 10 ** (DB_FLOOR / 10))), ref = 1.0
 BACKENDS = ("midirenderer", "tinysoundfont", "fluidsynth", "sine")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")  # what load_audio is asked to read
 
 _AMIN = 10.0 ** (DB_FLOOR / 10.0)
 _DRUM_CHANNEL = 9

@@ -5,6 +5,7 @@ the file), shipped checkpoints by name, the in-memory ``"debug"`` model, and CPU
     >>> model = load_pretrained("runs/swing")                     # or MusicStyleTransformer.from_pretrained
     >>> model = load_pretrained("demo")                           # data_samples/checkpoints/demo/
     >>> small = quantize_int8(model)                              # CPU inference, Linear layers in int8
+    >>> model, tokenizer, folder = load_with_tokenizer("runs/swing")  # a run folder: its latest checkpoint
 
 A checkpoint directory holds ``config.json`` (``{"format": "mstoolkit.MusicStyleTransformer",
 "version": 1, "dtype": "float32", "config": {...ModelConfig...}}``) and ``model.safetensors``.
@@ -89,6 +90,45 @@ def load_pretrained(path_or_name: str | os.PathLike, *, device: str | torch.devi
         raise ValueError(f"{weights}: expected floating-point tensors, got {not_float[:5]}")
     model.load_state_dict(state)
     return model.to(device=device, dtype=dtype or torch.float32).eval()
+
+
+def load_with_tokenizer(model: str | os.PathLike | MusicStyleTransformer, tokenizer=None, *,
+                        device: str | torch.device = "cpu"):
+    """``(model in eval mode, its RemiTokenizer, its folder or None)``: the one way the CLI and the
+    widgets open a model.
+
+    ``model``: a shipped name (``"demo"``), a checkpoint folder, a training run folder (its latest
+    checkpoint), a model object, or ``"debug"`` (an untrained in-memory model). The tokenizer is the
+    one given, else the ``tokenizer.json`` saved beside the checkpoint, else the default REMI tokenizer.
+    FileNotFoundError / ValueError name what is missing or wrong; ValueError too when the model's
+    vocabulary does not match the tokenizer's.
+
+        >>> model, tokenizer, folder = load_with_tokenizer("demo")
+    """
+    from mstoolkit.tokenizer import RemiTokenizer
+    from mstoolkit.train import TOKENIZER_NAME, latest_checkpoint  # train imports this module
+
+    folder = None
+    if isinstance(model, MusicStyleTransformer):
+        loaded = model.to(device)
+    elif str(model) == "debug":
+        tokenizer = tokenizer or RemiTokenizer()
+        loaded = debug_model(vocab_size=tokenizer.vocab_size).to(device)
+    else:
+        folder = Path(model)
+        if folder.is_dir() and not (folder / CONFIG_NAME).is_file():
+            folder = latest_checkpoint(folder)  # a run folder
+        else:
+            folder = resolve(model)
+        loaded = load_pretrained(folder, device=device)
+    if tokenizer is None:
+        saved = folder / TOKENIZER_NAME if folder is not None else None
+        tokenizer = RemiTokenizer.load(saved) if saved is not None and saved.is_file() else RemiTokenizer()
+    if tokenizer.vocab_size != loaded.config.vocab_size:
+        where = f"{folder}: " if folder is not None else ""
+        raise ValueError(f"{where}the tokenizer has {tokenizer.vocab_size} tokens but the model expects "
+                         f"{loaded.config.vocab_size}: use the tokenizer the model was trained with")
+    return loaded.eval(), tokenizer, folder
 
 
 def read_config(path: Path) -> ModelConfig:

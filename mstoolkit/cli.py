@@ -199,36 +199,20 @@ def _train_presets() -> list[str]:
 def _load_model(name: str, device: str = "cpu"):
     """(model, tokenizer, folder) of a checkpoint folder, a run folder (its latest checkpoint) or a
     shipped name such as ``demo``."""
-    from mstoolkit.checkpoint import CONFIG_NAME, resolve
-    from mstoolkit.model import MusicStyleTransformer
-    from mstoolkit.tokenizer import RemiTokenizer
-    from mstoolkit.train import TOKENIZER_NAME, latest_checkpoint
+    from mstoolkit.checkpoint import load_with_tokenizer
 
-    path = Path(name)
-    if path.is_dir() and not (path / CONFIG_NAME).is_file():
-        path = latest_checkpoint(path)  # a run folder
-    elif name != "debug":
-        path = resolve(name)
-    model = MusicStyleTransformer.from_pretrained(str(path), device=device)
-    tokenizer_file = path / TOKENIZER_NAME
-    tokenizer = RemiTokenizer.load(tokenizer_file) if tokenizer_file.is_file() else RemiTokenizer()
-    if tokenizer.vocab_size != model.config.vocab_size:
-        raise CliError(f"checkpoint {name}: its vocabulary ({model.config.vocab_size}) does not match the "
-                       f"tokenizer ({tokenizer.vocab_size})")
-    return model, tokenizer, path
-
-
-_AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+    return load_with_tokenizer(name, device=device)  # its errors name the folder and the reason
 
 
 def style_reference(style: str, content_path: Path, n_bars: int = 4):
     """The reference of ``--style``: a MIDI or audio file as given, or for a style name the first
     ``n_bars`` bars of another shipped sample piece rendered in that style."""
+    from mstoolkit.audio import AUDIO_SUFFIXES
     from mstoolkit.piece import load_piece, sample_paths
     from mstoolkit.styles import list_styles, render_style
 
     path = Path(style)
-    if path.suffix.lower() in (".mid", ".midi") + _AUDIO_SUFFIXES:
+    if path.suffix.lower() in (".mid", ".midi") + AUDIO_SUFFIXES:
         if not path.is_file():
             raise CliError(f"--style {style}: no such file")
         return load_piece(path) if path.suffix.lower() in (".mid", ".midi") else path

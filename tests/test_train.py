@@ -176,6 +176,25 @@ def test_training_lowers_the_loss_and_writes_loadable_checkpoints(reference_run)
     assert [r["val_loss"] for r in log if "val_loss" in r] == history["val_loss"]
 
 
+def test_a_run_folder_opens_as_its_latest_checkpoint_with_its_tokenizer(reference_run, tmp_path):
+    """What `mstoolkit transfer --checkpoint RUN` and the widgets open: the run's latest checkpoint and
+    the tokenizer saved beside it; a mismatched tokenizer is refused, naming the folder."""
+    from mstoolkit.checkpoint import load_with_tokenizer
+    from mstoolkit.tokenizer import RemiTokenizer, TokenizerConfig
+
+    out = Path(reference_run.config.out)
+    model, tokenizer, folder = load_with_tokenizer(out)
+    assert folder == out / "step_000006" and not model.training
+    assert tokenizer.vocab_size == model.config.vocab_size == reference_run.tokenizer.vocab_size
+    for name, tensor in reference_run.model.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+    other = RemiTokenizer(TokenizerConfig(pitch_range=(21, 108)))  # a piano-only vocabulary
+    with pytest.raises(ValueError, match=r"step_000006: the tokenizer has \d+ tokens but the model expects"):
+        load_with_tokenizer(out, other)
+    with pytest.raises(ValueError, match="holds no checkpoint"):
+        load_with_tokenizer(tmp_path)
+
+
 def test_resume_after_a_crash_continues_exactly(corpus, bench, reference_run, tmp_path):
     class Crash(Exception):
         pass

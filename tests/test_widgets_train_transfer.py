@@ -209,7 +209,7 @@ def test_studio_user_mistakes_show_messages(studio):
     studio.reference_upload.value = _upload(b"not audio", "noise.wav")
     assert "Could not read the reference" in studio.status.value and "noise.wav" in studio.status.value
     studio.reference_upload.value = _upload(b"text", "notes.txt")
-    assert "expected a MIDI file or audio" in studio.status.value
+    assert "notes.txt: expected a MIDI file (.mid, .midi) or audio (.wav" in studio.status.value
     studio.style_source.value = "upload"
     assert studio.generate() is None and "Upload a reference" in studio.status.value
     assert studio.result is before
@@ -220,5 +220,5 @@ def test_studio_without_a_model_says_so():
     empty = TransferStudio(model=None)
     assert empty.generate() is None and "No model loaded" in empty.status.value
     missing = TransferStudio(model="no-such-checkpoint")
-    assert ERROR in missing.status.value and "Could not load the model" in missing.status.value
+    assert ERROR in missing.status.value and "Could not load model" in missing.status.value
     assert missing.generate() is None and "No model loaded" in missing.status.value

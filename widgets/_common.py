@@ -1,13 +1,42 @@
-"""Small helpers shared by the widgets: figure swapping, uploads, error messages."""
+"""Small helpers shared by the widgets: opening a model, figure swapping, uploads, error messages."""
 from __future__ import annotations
 
 import html
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, Sequence
 
 import ipywidgets as w
+import numpy as np
 import plotly.graph_objects as go
 
+from mstoolkit import audio
+from mstoolkit.checkpoint import load_with_tokenizer
+from mstoolkit.generate import reference_mel
+from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.piece import Piece, load_piece
+from mstoolkit.tokenizer import RemiTokenizer
+
+MIDI_SUFFIXES = (".mid", ".midi")
+UPLOAD_ACCEPT = ",".join(MIDI_SUFFIXES + audio.AUDIO_SUFFIXES)  # FileUpload(accept=...) for a style reference
+
+
+def open_model(model: MusicStyleTransformer | str | os.PathLike | None,
+               tokenizer: RemiTokenizer | None = None) -> tuple[MusicStyleTransformer, RemiTokenizer]:
+    """``(model, tokenizer)`` for a widget, by :func:`mstoolkit.checkpoint.load_with_tokenizer` (a shipped
+    name, a checkpoint or run folder, a model object, ``"debug"``); ValueError with a message for the user.
+
+    >>> model, tokenizer = open_model("demo")
+    """
+    if model is None:
+        raise ValueError("No model loaded: type a checkpoint (e.g. 'demo' or a training run's folder) and press Load")
+    try:
+        loaded, tokenizer, _ = load_with_tokenizer(model, tokenizer)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        what = repr(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "(the model object)"
+        raise ValueError(f"Could not load model {what}: {err}") from err
+    return loaded, tokenizer
 
 
 def replace_figure(target: go.FigureWidget, source: go.Figure) -> None:
@@ -41,3 +70,36 @@ def show_message(label: w.HTML, text: str, error: bool = False) -> None:
     """
     colour = "#b00020" if error else "#333"
     label.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
+
+
+def reference_from_upload(item: dict[str, Any]) -> tuple[str, Piece | np.ndarray]:
+    """``(file name, reference)`` of one ``FileUpload`` item: a MIDI file as a Piece, an audio file as mono
+    samples at mstoolkit's rate. ValueError / MidiError naming the file when it cannot be read.
+
+    >>> name, reference = reference_from_upload(upload.value[0])
+    """
+    name = item.get("name", "upload")
+    data = bytes(item["content"])
+    suffix = Path(name).suffix.lower()
+    if suffix in MIDI_SUFFIXES:
+        return name, load_piece(data, name=name)
+    if suffix not in audio.AUDIO_SUFFIXES:
+        raise ValueError(f"{name}: expected a MIDI file ({', '.join(MIDI_SUFFIXES)}) or audio "
+                         f"({', '.join(audio.AUDIO_SUFFIXES)})")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"upload{suffix}"  # librosa reads files; the suffix picks the decoder
+        path.write_bytes(data)
+        try:
+            return name, audio.load_audio(path)
+        except ValueError as err:
+            raise ValueError(f"{name}: not a readable audio file ({err})") from err
+
+
+def mel_from_upload(item: dict[str, Any], n_mels: int = 128) -> tuple[str, np.ndarray]:
+    """``(file name, log-mel (n_mels, frames))`` of one ``FileUpload`` item (MIDI rendered with the
+    soundfont, or audio); errors as :func:`reference_from_upload`.
+
+    >>> name, mel = mel_from_upload(upload.value[0])
+    """
+    name, reference = reference_from_upload(item)
+    return name, reference_mel(reference, n_mels=n_mels)

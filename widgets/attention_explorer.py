@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import ipywidgets as w
 import numpy as np
@@ -19,15 +19,13 @@ import plotly.graph_objects as go
 import torch
 
 from mstoolkit import viz
-from mstoolkit.checkpoint import resolve
 from mstoolkit.generate import generate, reference_mel
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.piece import TICKS_PER_QUARTER, MidiError, Note, Piece, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import EOS, RemiTokenizer, bar_ticks
 
-from ._common import piece_from_upload, replace_figure, show_message
-from .gram_explorer import UPLOAD_ACCEPT, load_model, mel_from_upload
+from ._common import UPLOAD_ACCEPT, mel_from_upload, open_model, piece_from_upload, replace_figure, show_message
 
 KINDS = ("cross", "encoder self", "decoder self")  # widget label; AttentionMaps field in _FIELD
 _FIELD = {"encoder self": "encoder", "decoder self": "decoder_self", "cross": "cross"}
@@ -81,18 +79,6 @@ def token_bars(tokenizer: RemiTokenizer, ids: Sequence[int]) -> np.ndarray:
     """
     is_bar = np.array([tokenizer.token_types[i] == "Bar" for i in ids], dtype=np.int64)  # (T,)
     return np.maximum(np.cumsum(is_bar) - 1, 0)
-
-
-def checkpoint_tokenizer(model: Any) -> RemiTokenizer:
-    """The ``tokenizer.json`` saved beside a checkpoint name / folder, else the default tokenizer."""
-    if isinstance(model, (str, os.PathLike)):
-        try:
-            path = resolve(model) / "tokenizer.json"
-        except FileNotFoundError:
-            return RemiTokenizer()
-        if path.is_file():
-            return RemiTokenizer.load(path)
-    return RemiTokenizer()
 
 
 class _Sequence:
@@ -200,16 +186,10 @@ class AttentionExplorer(w.VBox):
         """Use ``model`` (an object, a checkpoint folder or shipped name, or None for none) and run it."""
         self.model = None
         try:
-            loaded = load_model(model)
-            tokenizer = self._given_tokenizer or checkpoint_tokenizer(model)
-        except ValueError as err:
+            self.model, self.tokenizer = open_model(model, self._given_tokenizer)
+        except ValueError as err:  # no model, an unreadable checkpoint, or the wrong tokenizer
             self._clear(str(err))
             return
-        if tokenizer.vocab_size != loaded.config.vocab_size:
-            self._clear(f"The tokenizer has {tokenizer.vocab_size} tokens but the model expects "
-                        f"{loaded.config.vocab_size}: pass the tokenizer the model was trained with.")
-            return
-        self.model, self.tokenizer = loaded, tokenizer
         self.run()
 
     def _on_sample(self, _change=None) -> None:

@@ -8,9 +8,6 @@ mean squared difference of their Gram matrices (:func:`mstoolkit.losses.style_lo
 """
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any, Sequence
 
 import ipywidgets as w
@@ -25,10 +22,8 @@ from mstoolkit.model import MusicStyleTransformer, StyleEncoder
 from mstoolkit.piece import MidiError, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
 
-from ._common import replace_figure, show_message
+from ._common import UPLOAD_ACCEPT, mel_from_upload, open_model, replace_figure, show_message
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-UPLOAD_ACCEPT = ",".join((".mid", ".midi") + AUDIO_SUFFIXES)
 EMBEDDINGS = ("style vector", "Gram matrix")  # what the map places: the model's style input, or the Gram
 
 
@@ -70,44 +65,6 @@ def gram_style_loss(gram_a: np.ndarray, gram_b: np.ndarray) -> float:
     if gram_a.shape != gram_b.shape:
         raise ValueError(f"gram_style_loss: Gram shapes differ, {gram_a.shape} vs {gram_b.shape}")
     return float(np.mean((np.asarray(gram_a, dtype=np.float64) - gram_b) ** 2))
-
-
-def mel_from_upload(item: dict, n_mels: int = 128) -> tuple[str, np.ndarray]:
-    """``(file name, log-mel (n_mels, frames))`` of one ``FileUpload`` item: a MIDI file (rendered with the
-    soundfont) or an audio file. ValueError / MidiError naming the file when it cannot be read.
-
-        >>> name, mel = mel_from_upload(upload.value[0])
-    """
-    name = item.get("name", "upload")
-    data = bytes(item["content"])
-    suffix = Path(name).suffix.lower()
-    if suffix in (".mid", ".midi"):
-        return name, reference_mel(load_piece(data, name=name), n_mels=n_mels)
-    if suffix not in AUDIO_SUFFIXES:
-        raise ValueError(f"{name}: expected a MIDI file ({', '.join(('.mid', '.midi'))}) or audio "
-                         f"({', '.join(AUDIO_SUFFIXES)})")
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"upload{suffix}"  # librosa reads files; the suffix picks the decoder
-        path.write_bytes(data)
-        try:
-            return name, reference_mel(str(path), n_mels=n_mels)
-        except Exception as err:  # soundfile / audioread raise many error types for a broken file
-            raise ValueError(f"{name}: not a readable audio file ({type(err).__name__}: {err})") from err
-
-
-def load_model(model: MusicStyleTransformer | str | os.PathLike | None) -> MusicStyleTransformer:
-    """A model object as is, or a checkpoint directory / shipped name loaded; ValueError if there is none.
-
-        >>> load_model("demo")
-    """
-    if model is None:
-        raise ValueError("No model loaded: type a checkpoint (e.g. 'demo' or a training run's folder) and press Load")
-    if isinstance(model, MusicStyleTransformer):
-        return model.eval()
-    try:
-        return MusicStyleTransformer.from_pretrained(os.fspath(model))
-    except (FileNotFoundError, ValueError, OSError) as err:
-        raise ValueError(f"Could not load model {os.fspath(model)!r}: {err}") from err
 
 
 def reference_windows(n: int, bars: int, samples: Sequence[str] | None = None) -> list[tuple[str, int]]:
@@ -191,7 +148,7 @@ class GramExplorer(w.VBox):
         """Use ``model``'s style encoder (a model, a checkpoint folder or shipped name; None: no model)."""
         self.model, self._grams, self._mels = None, {}, {}  # mels too: another model may want other bands
         try:
-            self.model = load_model(model)
+            self.model = model.eval() if isinstance(model, MusicStyleTransformer) else open_model(model)[0]
         except ValueError as err:
             self._clear()
             show_message(self.status, str(err), error=True)

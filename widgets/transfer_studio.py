@@ -10,9 +10,7 @@ from __future__ import annotations
 import functools
 import html
 import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -25,11 +23,10 @@ from mstoolkit.piece import MidiError, Piece, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import RemiTokenizer
 
-from ._common import piece_from_upload, replace_figure, show_message
+from ._common import UPLOAD_ACCEPT, open_model, piece_from_upload, reference_from_upload, replace_figure, show_message
 
 REFERENCE_BARS = 4  # StyleBench's references are 4-bar windows
 REFERENCE_SECONDS = 12  # an uploaded audio reference is cut to what training references last (512 mel frames)
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 CORPUS_SUGGESTIONS = ("bach/bwv66.6", "bach/bwv1.6", "bach/bwv10.7", "bach/bwv26.6", "bach/bwv40.8",
                       "bach/bwv153.1", "bach/bwv244.10")
 # (key, label, better) rows of the score table; "better" says which way is good
@@ -48,38 +45,6 @@ CSS = """<style>
 .mst-studio table.mst-scores td, .mst-studio table.mst-scores th {padding: 2px 12px; text-align: right;}
 .mst-studio table.mst-scores td:first-child {text-align: left;}
 </style>"""
-
-
-def load_model(model: str | os.PathLike | MusicStyleTransformer,
-               tokenizer: RemiTokenizer | None = None) -> tuple[MusicStyleTransformer, RemiTokenizer]:
-    """``(model, tokenizer)`` from a shipped name (``"demo"``), a checkpoint or run folder, a model
-    object, or ``"debug"`` (an untrained in-memory model for tests). The tokenizer is the
-    checkpoint's ``tokenizer.json`` unless given. ValueError/FileNotFoundError with the reason.
-
-        >>> model, tokenizer = load_model("demo")
-    """
-    from mstoolkit.checkpoint import CONFIG_NAME, debug_model, resolve
-    from mstoolkit.train import TOKENIZER_NAME, latest_checkpoint
-
-    if isinstance(model, MusicStyleTransformer):
-        loaded, folder = model, None
-    elif str(model) == "debug":
-        tokenizer = tokenizer or RemiTokenizer()
-        loaded, folder = debug_model(vocab_size=tokenizer.vocab_size), None
-    else:
-        folder = Path(model)
-        if folder.is_dir() and not (folder / CONFIG_NAME).is_file():
-            folder = latest_checkpoint(folder)  # a run folder
-        else:
-            folder = resolve(model)
-        loaded = MusicStyleTransformer.from_pretrained(str(folder))
-    if tokenizer is None:
-        saved = folder / TOKENIZER_NAME if folder is not None else None
-        tokenizer = RemiTokenizer.load(saved) if saved is not None and saved.is_file() else RemiTokenizer()
-    if tokenizer.vocab_size != loaded.config.vocab_size:
-        raise ValueError(f"the model's vocabulary ({loaded.config.vocab_size}) does not match the tokenizer "
-                         f"({tokenizer.vocab_size})")
-    return loaded.eval(), tokenizer
 
 
 @functools.lru_cache(maxsize=1)
@@ -158,7 +123,7 @@ class TransferStudio(w.VBox):
         styles = list_styles()
         self.style = w.Dropdown(options=styles, value=style if style in styles else styles[0], description="Style",
                                 style=wide, layout=box)
-        self.reference_upload = w.FileUpload(accept=".mid,.midi," + ",".join(AUDIO_SUFFIXES), multiple=False,
+        self.reference_upload = w.FileUpload(accept=UPLOAD_ACCEPT, multiple=False,
                                              description="Reference")
         # sampling
         self.temperature = w.FloatSlider(value=temperature, min=0.0, max=1.5, step=0.05, description="Temperature",
@@ -208,9 +173,9 @@ class TransferStudio(w.VBox):
                          "folder.", error=True)
             return False
         try:
-            self.model, self.tokenizer = load_model(model, tokenizer)
-        except (ValueError, FileNotFoundError) as err:
-            show_message(self.status, f"Could not load the model {self.model_name!r}: {err}", error=True)
+            self.model, self.tokenizer = open_model(model, tokenizer)
+        except ValueError as err:
+            show_message(self.status, str(err), error=True)
             return False
         n = sum(p.numel() for p in self.model.parameters())
         show_message(self.status, f"Model {self.model_name!r} ready ({n / 1e6:.2f} M parameters). Pick a content "
@@ -233,15 +198,10 @@ class TransferStudio(w.VBox):
     def _on_reference_upload(self, _change=None) -> None:
         if not self.reference_upload.value:
             return
-        item = self.reference_upload.value[0]
-        name = item.get("name", "reference")
         try:
-            if name.lower().endswith((".mid", ".midi")):
-                reference: Piece | np.ndarray = piece_from_upload(self.reference_upload.value)
-            elif name.lower().endswith(AUDIO_SUFFIXES):
-                reference = _audio_from_bytes(bytes(item["content"]), name)[: REFERENCE_SECONDS * audio.SAMPLE_RATE]
-            else:
-                raise ValueError(f"{name}: expected a MIDI file or audio ({', '.join(AUDIO_SUFFIXES)})")
+            name, reference = reference_from_upload(self.reference_upload.value[0])
+            if isinstance(reference, np.ndarray):
+                reference = reference[: REFERENCE_SECONDS * audio.SAMPLE_RATE]  # (samples,)
         except (MidiError, ValueError) as err:
             self._reference_upload = None
             show_message(self.status, f"Could not read the reference: {err}", error=True)
@@ -394,14 +354,3 @@ class TransferStudio(w.VBox):
         self.score_box.value = (f"<h3 style='margin:4px 0'>Scores</h3><table class='mst-scores'><tr><th>measure</th>"
                                 f"<th>result</th><th>content copied</th><th>goal</th></tr>{body}</table>"
                                 f"<small>{html.escape(note)}.</small>")
-
-
-def _audio_from_bytes(data: bytes, name: str) -> np.ndarray:
-    """Mono audio at mstoolkit's sample rate from an uploaded file's bytes (ValueError if unreadable)."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / Path(name).name  # librosa picks the decoder by the file suffix
-        path.write_bytes(data)
-        try:
-            return audio.load_audio(path)
-        except ValueError as err:
-            raise ValueError(f"{name}: not readable audio ({err})") from err
