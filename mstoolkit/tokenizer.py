@@ -501,6 +501,44 @@ class RemiTokenizer:
                 return np.array(starts, dtype=np.int64), np.array(bar_sig, dtype=np.int64)
 
     # ------------------------------------------------------------------ decode
+    def note_groups(self, ids: Sequence[int]) -> tuple[Piece, list[list[int]]]:
+        """The piece of ``ids`` and, for each of its notes (in ``piece.notes`` order), its token indices:
+        what links an attention map over tokens to the notes a listener hears.
+
+        A note is the four tokens ``Program Pitch Velocity Duration`` (its ``Position`` token is shared
+        with every note starting on the same tick, so it belongs to none). Notes are matched to
+        ``decode(ids).notes`` by walking the tokens with the REMI rules (Bar, TimeSig, Position).
+
+            >>> tok = RemiTokenizer()
+            >>> ids = tok.encode(Piece([Note(0, 12, 60, 80)]))
+            >>> piece, groups = tok.note_groups(ids)
+            >>> [tok.tokens(ids)[i] for i in groups[0]]
+            ['Program_0', 'Pitch_60', 'Velocity_80', 'Duration_12']
+        """
+        piece = self.decode(ids)
+        names = self.tokens(ids)
+        found: list[tuple[Note, list[int]]] = []
+        bar_start = bar_len = position = 0
+        seen_bar = False
+        for i, name in enumerate(names):
+            kind, _, value = name.partition("_")
+            if kind == "Bar":
+                bar_start, seen_bar = (bar_start + bar_len if seen_bar else 0), True
+            elif kind == "TimeSig":  # right after its Bar: sets the length of this bar
+                numerator, denominator = value.split("/")
+                bar_len = int(bar_ticks(int(numerator), int(denominator)))
+            elif kind == "Position":
+                position = int(value)
+            elif kind == "Program":
+                pitch, velocity, duration = (int(names[i + k].partition("_")[2]) for k in (1, 2, 3))
+                drum = value == "drums"
+                note = Note(bar_start + position, duration, pitch, velocity, 0 if drum else int(value), drum)
+                found.append((note, [i, i + 1, i + 2, i + 3]))
+        found.sort(key=lambda item: item[0])  # Piece keeps its notes sorted by Note's fields; stable for ties
+        if [note for note, _ in found] != piece.notes:
+            raise ValueError("note_groups: the notes found in the tokens differ from decode(ids)")
+        return piece, [group for _, group in found]
+
     def decode(self, ids: Iterable[int]) -> Piece:
         """The :class:`Piece` of a token sequence; ValueError (naming index and token) if the grammar rejects it.
 

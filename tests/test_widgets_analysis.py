@@ -16,7 +16,7 @@ from mstoolkit.piece import load_piece, sample_paths  # noqa: E402
 from mstoolkit.styles import render_style  # noqa: E402
 from mstoolkit.tokenizer import RemiTokenizer  # noqa: E402
 from mstoolkit.widgets import AttentionExplorer, GramExplorer  # noqa: E402
-from mstoolkit.widgets.attention_explorer import note_tokens, token_bars  # noqa: E402
+from mstoolkit.widgets.attention_explorer import token_bars  # noqa: E402
 from mstoolkit.widgets.gram_explorer import (gram_matrices, gram_style_loss,  # noqa: E402
                                              nearest_neighbour_agreement, reference_windows, style_feature_maps)
 
@@ -56,9 +56,9 @@ def fresh(explorer):
 
 
 # ----------------------------------------------------------------------------- tokens <-> notes
-def test_note_tokens_name_each_note(hand_piece):
+def test_note_groups_name_each_note(hand_piece):
     ids = TOK.encode(hand_piece)
-    piece, groups = note_tokens(TOK, ids)
+    piece, groups = TOK.note_groups(ids)
     assert piece.notes == TOK.decode(ids).notes and len(groups) == len(piece.notes)
     names = TOK.tokens(ids)
     for note, group in zip(piece.notes, groups):

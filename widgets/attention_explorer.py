@@ -21,9 +21,9 @@ import torch
 from mstoolkit import viz
 from mstoolkit.generate import generate, reference_mel
 from mstoolkit.model import MusicStyleTransformer
-from mstoolkit.piece import TICKS_PER_QUARTER, MidiError, Note, Piece, load_piece, sample_paths
+from mstoolkit.piece import TICKS_PER_QUARTER, MidiError, Piece, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
-from mstoolkit.tokenizer import EOS, RemiTokenizer, bar_ticks
+from mstoolkit.tokenizer import EOS, RemiTokenizer
 
 from ._common import UPLOAD_ACCEPT, mel_from_upload, open_model, piece_from_upload, replace_figure, show_message
 
@@ -36,41 +36,6 @@ MAX_WINDOW_TOKENS = 400  # rows / columns of one heatmap: beyond this a browser 
 
 
 # ----------------------------------------------------------------------------- tokens <-> notes
-def note_tokens(tokenizer: RemiTokenizer, ids: Sequence[int]) -> tuple[Piece, list[list[int]]]:
-    """The piece of ``ids`` and, for each of its notes (in ``piece.notes`` order), its token indices.
-
-    A note is the four tokens ``Program Pitch Velocity Duration`` (its ``Position`` token is shared
-    with every note starting on the same tick, so it belongs to none). Notes are matched to
-    ``tokenizer.decode(ids).notes`` by walking the tokens with the REMI rules (Bar, TimeSig, Position).
-
-        >>> piece, groups = note_tokens(tok, tok.encode(piece)); groups[0]
-        [5, 6, 7, 8]
-    """
-    piece = tokenizer.decode(ids)
-    names = tokenizer.tokens(ids)
-    found: list[tuple[Note, list[int]]] = []
-    bar_start = bar_len = position = 0
-    seen_bar = False
-    for i, name in enumerate(names):
-        kind, _, value = name.partition("_")
-        if kind == "Bar":
-            bar_start, seen_bar = (bar_start + bar_len if seen_bar else 0), True
-        elif kind == "TimeSig":  # right after its Bar: sets the length of this bar
-            numerator, denominator = value.split("/")
-            bar_len = int(bar_ticks(int(numerator), int(denominator)))
-        elif kind == "Position":
-            position = int(value)
-        elif kind == "Program":
-            pitch, velocity, duration = (int(names[i + k].partition("_")[2]) for k in (1, 2, 3))
-            drum = value == "drums"
-            note = Note(bar_start + position, duration, pitch, velocity, 0 if drum else int(value), drum)
-            found.append((note, [i, i + 1, i + 2, i + 3]))
-    found.sort(key=lambda item: item[0])  # Piece keeps its notes sorted by Note's fields; stable for ties
-    if [note for note, _ in found] != piece.notes:
-        raise ValueError("note_tokens: the notes found in the tokens differ from tokenizer.decode(ids)")
-    return piece, [group for _, group in found]
-
-
 def token_bars(tokenizer: RemiTokenizer, ids: Sequence[int]) -> np.ndarray:
     """The bar index (0-based) of every token; tokens before the first ``Bar`` (BOS) count as bar 0.
 
@@ -85,7 +50,7 @@ class _Sequence:
     """One side of the attention: token ids, names, bar of each token, the decoded piece and its note groups."""
 
     def __init__(self, tokenizer: RemiTokenizer, ids: list[int], decoder_input: bool = False):
-        self.piece, groups = note_tokens(tokenizer, ids)
+        self.piece, groups = tokenizer.note_groups(ids)
         self.ids = ids[:-1] if decoder_input else ids  # the decoder reads [BOS, ..., last token before EOS]
         self.names = tokenizer.tokens(self.ids)
         self.bars = token_bars(tokenizer, self.ids)  # (T,)
