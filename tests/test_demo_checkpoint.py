@@ -34,4 +34,4 @@ def test_demo_model_is_trained_and_uses_its_reference():
     # reference, and worse when the reference is in another style.
     for style, (right, mismatched) in losses.items():
         assert right < 1.5, losses
-        assert mismatched > right + 0.02, losses  # measured: swing 0.75 vs 0.79, waltz 0.49 vs 0.72
+        assert mismatched > right + 0.02, losses  # measured: swing 0.23 vs 0.40, waltz 0.24 vs 0.52
