@@ -243,6 +243,11 @@ def cmd_transfer(args: argparse.Namespace) -> None:
                             ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1)):
         if not ok:
             raise CliError(f"{flag}: out of range ({value}); temperature >= 0, 0 < top-p <= 1, top-k >= 1")
+    from mstoolkit.styles import list_styles
+
+    if args.content_style.lower() != "none" and args.content_style not in list_styles():
+        raise CliError(f"--content-style {args.content_style!r}: not a style; styles: {', '.join(list_styles())}, "
+                       "or none")
     reference = style_reference(args.style, Path(args.content))
     model, tokenizer, folder = _load_model(args.checkpoint, args.device)
     t0 = time.perf_counter()
@@ -251,7 +256,8 @@ def cmd_transfer(args: argparse.Namespace) -> None:
                        f"{args.window_bars}")
     piece = transfer(model, tokenizer, content, reference, temperature=args.temperature, top_p=args.top_p,
                      top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens,
-                     window_bars=args.window_bars or None)
+                     window_bars=args.window_bars or None,
+                     content_style=None if args.content_style.lower() == "none" else args.content_style)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -405,6 +411,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, help="token limit per window (default: 2 x its content tokens + 256)")
     p.add_argument("--window-bars", type=int, default=4, help="transfer the content this many bars at a time, "
                    "all windows in one batch (default 4, StyleBench's window; 0: the whole piece at once)")
+    p.add_argument("--content-style", default="straight",
+                   help="render the content in this StyleBench style before the model reads it, as in "
+                        "training (default straight: every note kept, strings, legato); 'none': as given")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
     p = add("bench", cmd_bench, "score systems on StyleBench's test split and print a table")

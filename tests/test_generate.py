@@ -285,3 +285,26 @@ def test_transfer_works_window_by_window_on_the_content_bar_lines():
     assert max(n.end for n in short.notes) <= 96
     with pytest.raises(ValueError, match="window_bars"):
         model.transfer(tokenizer, content, reference, window_bars=0)
+
+
+@needs_tokenizer
+def test_transfer_first_renders_the_content_as_training_showed_it():
+    """Content is rendered "straight" before the model reads it (StyleBench never showed it raw MIDI);
+    content_style=None reads it as given; an unknown style is refused by name."""
+    from mstoolkit.audio import mel as log_mel
+    from mstoolkit.piece import Note, Piece
+    from mstoolkit.styles import render_style
+    from mstoolkit.tokenizer import RemiTokenizer
+
+    tokenizer = RemiTokenizer()
+    torch.manual_seed(0)
+    model = MusicStyleTransformer(ModelConfig.preset("debug", vocab_size=tokenizer.vocab_size)).eval()
+    content = Piece([Note(12 * i + 1, 7, 60 + i % 5, velocity=30 + 6 * i) for i in range(12)], name="raw")
+    reference = log_mel(np.sin(np.linspace(0, 3000, 22050)).astype(np.float32))
+    shown = render_style(content, "straight")
+    assert shown.notes != content.notes  # otherwise this test could not tell the two apart
+    default = model.transfer(tokenizer, content, reference, temperature=1.0, seed=3, max_new_tokens=80)
+    same = model.transfer(tokenizer, shown, reference, temperature=1.0, seed=3, max_new_tokens=80, content_style=None)
+    assert default.notes == same.notes and default.tempos == same.tempos
+    with pytest.raises(ValueError, match="unknown style 'polka'"):
+        model.transfer(tokenizer, content, reference, content_style="polka")
