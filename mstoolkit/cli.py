@@ -245,8 +245,9 @@ def cmd_transfer(args: argparse.Namespace) -> None:
             raise CliError(f"{flag}: out of range ({value}); temperature >= 0, 0 < top-p <= 1, top-k >= 1")
     from mstoolkit.styles import list_styles
 
-    if args.content_style.lower() != "none" and args.content_style not in list_styles():
-        raise CliError(f"--content-style {args.content_style!r}: not a style; styles: {', '.join(list_styles())}, "
+    content_style = None if args.content_style.lower() == "none" else args.content_style
+    if content_style is not None and content_style not in list_styles():  # before the model loads
+        raise CliError(f"--content-style {content_style!r}: not a style; styles: {', '.join(list_styles())}, "
                        "or none")
     reference = style_reference(args.style, Path(args.content))
     model, tokenizer, folder = _load_model(args.checkpoint, args.device)
@@ -257,7 +258,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     piece = transfer(model, tokenizer, content, reference, temperature=args.temperature, top_p=args.top_p,
                      top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens,
                      window_bars=args.window_bars or None,
-                     content_style=None if args.content_style.lower() == "none" else args.content_style)
+                     content_style=content_style)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
