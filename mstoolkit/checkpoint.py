@@ -3,7 +3,7 @@ the file), shipped checkpoints by name, the in-memory ``"debug"`` model, and CPU
 
     >>> save_pretrained(model, "runs/swing")                      # or model.save_pretrained(...)
     >>> model = load_pretrained("runs/swing")                     # or MusicStyleTransformer.from_pretrained
-    >>> model = load_pretrained("demo")                           # data_samples/checkpoints/demo/
+    >>> model = load_pretrained("demo")                           # shipped: data_samples/checkpoints/demo/
     >>> small = quantize_int8(model)                              # CPU inference, Linear layers in int8
     >>> model, tokenizer, folder = load_with_tokenizer("runs/swing")  # a run folder: its latest checkpoint
 
@@ -26,7 +26,16 @@ from mstoolkit.model import ModelConfig, MusicStyleTransformer
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 FORMAT, VERSION = "mstoolkit.MusicStyleTransformer", 1
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data_samples" / "checkpoints"
+SHIPPED_DIR: Path | None = None  # where shipped checkpoints live; None: the package's (mstoolkit.shipped)
+
+
+def shipped_dir() -> Path:
+    """The folder of the shipped checkpoints: ``checkpoints/`` of the installed ``mstoolkit.data_samples``."""
+    if SHIPPED_DIR is not None:
+        return SHIPPED_DIR
+    from mstoolkit.shipped import shipped_root
+
+    return shipped_root() / "checkpoints"
 
 
 def save_pretrained(model: MusicStyleTransformer, directory: str | os.PathLike, *,
@@ -48,16 +57,18 @@ def save_pretrained(model: MusicStyleTransformer, directory: str | os.PathLike, 
 
 
 def resolve(path_or_name: str | os.PathLike) -> Path:
-    """A checkpoint directory: ``path_or_name`` itself, or ``data_samples/checkpoints/<name>``."""
+    """A checkpoint directory: ``path_or_name`` itself, or the shipped checkpoint of that name
+    (``data_samples/checkpoints/<name>``, installed in the package: see :func:`shipped_dir`)."""
     path = Path(path_or_name)
     if path.is_dir():
         return path
-    shipped = SHIPPED_DIR / str(path_or_name)
+    folder = shipped_dir()
+    shipped = folder / str(path_or_name)
     if shipped.is_dir():
         return shipped
-    available = sorted(p.name for p in SHIPPED_DIR.iterdir() if p.is_dir()) if SHIPPED_DIR.is_dir() else []
+    available = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
     raise FileNotFoundError(f"checkpoint {str(path_or_name)!r}: not a directory, and not a shipped checkpoint "
-                            f"in {SHIPPED_DIR} (available: {available or 'none'}; 'debug' builds a random "
+                            f"in {folder} (available: {available or 'none'}; 'debug' builds a random "
                             "test model in memory)")
 
 

@@ -393,21 +393,15 @@ def load_piece(x: Any, *, name: str | None = None) -> Piece:
 
 
 def samples_dir() -> Path:
-    """The repository's ``data_samples/`` folder of small MIDI files (see its README).
-
-    The samples live in the source tree, next to the package: they are found from a checkout or
-    an editable install (``pip install -e .``), not from a plain wheel install.
+    """The folder of the shipped sample MIDI files (see its README): the repository's ``data_samples/``,
+    installed as ``mstoolkit.data_samples`` (found by :func:`mstoolkit.shipped.shipped_root`).
 
         >>> (samples_dir() / "README.md").exists()
         True
     """
-    path = Path(__file__).resolve().parent.parent / "data_samples"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"sample folder {path} not found: the samples ship with the mstoolkit source tree "
-            "(clone the repository and `pip install -e .`)"
-        )
-    return path
+    from mstoolkit.shipped import shipped_root
+
+    return shipped_root()
 
 
 def sample_paths() -> dict[str, Path]:
