@@ -30,6 +30,21 @@ def _existing_file(value: str) -> Path:
     return path
 
 
+def _manifest_file(value: str) -> Path:
+    """A StyleBench split manifest: a JSON file, or the name of a shipped one (``test_split_v1``)."""
+    from mstoolkit.shipped import shipped_path
+
+    path = Path(value)
+    if path.is_file():
+        return path
+    if path.name == value:  # a bare name: look among the shipped manifests
+        try:
+            return shipped_path("stylebench", path.stem + ".json")
+        except FileNotFoundError as err:
+            raise argparse.ArgumentTypeError(f"no such file, nor a shipped manifest: {err}") from None
+    raise argparse.ArgumentTypeError(f"no such file: {value}")
+
+
 # ----------------------------------------------------------------------------- tokenize
 def cmd_tokenize(args: argparse.Namespace) -> None:
     from mstoolkit.tokenizer import RemiTokenizer
@@ -355,6 +370,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     only when ``command`` is that sub-command, so ``mstoolkit --help`` answers at once."""
     parser = argparse.ArgumentParser(prog="mstoolkit", description=__doc__.split("\n")[0] + " "
                                      "Symbolic music style transfer with Transformers.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable, help_: str) -> argparse.ArgumentParser:
@@ -430,7 +446,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the first triplet (default 0)")
     p.add_argument("--zero-style", action="store_true", help="ablation: replace the style vector by zeros")
-    p.add_argument("--manifest", type=_existing_file, help="a saved test split (JSON) instead of a fresh build")
+    p.add_argument("--manifest", type=_manifest_file, help="a saved test split (JSON), or test_split_v1 (the "
+                   "shipped one), instead of a fresh build")
     p.add_argument("--cache-dir", help="data cache folder (default: $MSTOOLKIT_CACHE or ~/.cache/mstoolkit)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     if command == "bench":
@@ -442,6 +459,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true", help="print the URL but do not open a browser")
     p.add_argument("--model", default="demo", help="shipped name, checkpoint folder or run folder (default: demo)")
     return parser
+
+
+def _version() -> str:
+    from mstoolkit import __version__
+
+    return __version__
 
 
 def _command(argv: Sequence[str]) -> str | None:

@@ -84,8 +84,8 @@ def serve(port: int | None = None, open_browser: bool = True, model: str = "demo
     try:
         from voila.app import Voila
     except ImportError as err:
-        raise ImportError("mstoolkit studio needs Voila: pip install voila (or pip install -e . in the "
-                          "repository)") from err
+        raise ImportError(f"mstoolkit studio needs Voila, which is not installed ({err}): "
+                          'pip install "mstoolkit[studio]" (in the repository: pip install -e ".[studio]")') from err
     if port is None:
         port = free_port()
     elif not 1 <= port <= 65535:
