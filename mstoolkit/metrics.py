@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -52,6 +52,30 @@ class PRF(NamedTuple):
     f1: float
 
 
+def _match_notes(out: Sequence[Note], ref: Sequence[Note], onset_tolerance: int) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)``: ``out[i]`` matched to ``ref[j]`` (same pitch, onsets within the tolerance).
+
+    One-to-one and maximal (bipartite, ``scipy.optimize.linear_sum_assignment`` per pitch,
+    preferring the closest onsets). :func:`note_prf` and :func:`error_breakdown` share it.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if onset_tolerance < 0:
+        raise ValueError(f"onset_tolerance must be >= 0 ticks, got {onset_tolerance}")
+    pairs = []
+    for pitch in {n.pitch for n in out} & {n.pitch for n in ref}:
+        i_out = [i for i, n in enumerate(out) if n.pitch == pitch]
+        i_ref = [j for j, n in enumerate(ref) if n.pitch == pitch]
+        a = np.array([out[i].start for i in i_out], dtype=np.float64)
+        b = np.array([ref[j].start for j in i_ref], dtype=np.float64)
+        distance = np.abs(a[:, None] - b[None, :])  # (n_out, n_ref) onset distances in ticks
+        valid = distance <= onset_tolerance
+        cost = np.where(valid, distance, 1e6)  # an invalid pair costs more than any set of valid ones
+        rows, cols = linear_sum_assignment(cost)
+        pairs += [(i_out[r], i_ref[c]) for r, c in zip(rows, cols) if valid[r, c]]
+    return sorted(pairs)
+
+
 def note_prf(output: Piece, target: Piece, onset_tolerance: int = 1) -> PRF:
     """Note precision, recall and F1 of ``output`` against ``target`` (mir_eval-style, onsets only).
 
@@ -63,26 +87,86 @@ def note_prf(output: Piece, target: Piece, onset_tolerance: int = 1) -> PRF:
     >>> note_prf(Piece([Note(0, 12, 60), Note(12, 12, 62)]), Piece([Note(1, 12, 60)]))
     PRF(precision=0.5, recall=1.0, f1=0.6666666666666666)
     """
-    from scipy.optimize import linear_sum_assignment
-
     if onset_tolerance < 0:
         raise ValueError(f"onset_tolerance must be >= 0 ticks, got {onset_tolerance}")
     out, ref = _pitched(output), _pitched(target)
     if not out or not ref:
         value = 1.0 if not out and not ref else 0.0
         return PRF(value, value, value)
-    matched = 0
-    for pitch in {n.pitch for n in out} & {n.pitch for n in ref}:
-        a = np.array([n.start for n in out if n.pitch == pitch], dtype=np.float64)
-        b = np.array([n.start for n in ref if n.pitch == pitch], dtype=np.float64)
-        distance = np.abs(a[:, None] - b[None, :])  # (n_out, n_ref) onset distances in ticks
-        valid = distance <= onset_tolerance
-        cost = np.where(valid, distance, 1e6)  # an invalid pair costs more than any set of valid ones
-        rows, cols = linear_sum_assignment(cost)
-        matched += int(valid[rows, cols].sum())
+    matched = len(_match_notes(out, ref, onset_tolerance))
     precision, recall = matched / len(out), matched / len(ref)
     f1 = 0.0 if matched == 0 else 2 * precision * recall / (precision + recall)
     return PRF(precision, recall, f1)
+
+
+# the classes of error_breakdown, in the order its rule tries them
+ERROR_KINDS = ("exact", "octave", "wrong_pitch", "timing", "other")
+
+
+def error_breakdown(output: Piece, target: Piece, onset_tolerance: int = 1) -> dict[str, int]:
+    """Where the output's notes went wrong: each pitched output note in exactly one class.
+
+    The first rule that holds names a note's class (drums are ignored, as in :func:`note_prf`):
+
+    * ``exact``: matched to a target note by :func:`note_prf`'s one-to-one matching (same pitch,
+      onset within ``onset_tolerance`` ticks);
+    * ``octave``: a target note starts at the same onset (within the tolerance) a whole number of
+      octaves (not zero) away;
+    * ``wrong_pitch``: a target note starts at the same onset: the right beat, the wrong pitch
+      (this includes a surplus copy of a matched note: its beat is right, its pitch is taken);
+    * ``timing``: a target note of the same pitch starts within one beat (12 ticks);
+    * ``other``: none of these (a note the target has nothing like).
+
+    "A target note" is any target note, matched or not. Also returned: ``n_output`` (pitched output
+    notes, the sum of the five classes), ``n_target`` and ``missed`` (target notes no output note
+    matched, ``n_target - exact``). :func:`error_shares` turns the counts into shares.
+
+    >>> target = Piece([Note(0, 12, 60), Note(12, 12, 64), Note(24, 12, 67)])  # C4, E4, G4 on beats 1-3
+    >>> output = Piece([Note(0, 12, 60),   # C4 on beat 1: exact
+    ...                 Note(12, 12, 76),  # E5 on beat 2: octave
+    ...                 Note(24, 12, 69),  # A4 on beat 3: wrong_pitch
+    ...                 Note(30, 6, 67),   # G4 half a beat late: timing
+    ...                 Note(48, 12, 71)]) # B4 on beat 5: other
+    >>> error_breakdown(output, target)
+    {'n_output': 5, 'exact': 1, 'octave': 1, 'wrong_pitch': 1, 'timing': 1, 'other': 1, 'n_target': 3, 'missed': 2}
+    """
+    out, ref = _pitched(output), _pitched(target)
+    counts = dict.fromkeys(("n_output", *ERROR_KINDS, "n_target", "missed"), 0)
+    counts["n_output"], counts["n_target"] = len(out), len(ref)
+    exact = {i for i, _ in _match_notes(out, ref, onset_tolerance)}
+    for i, note in enumerate(out):
+        if i in exact:
+            kind = "exact"
+        else:
+            same_onset = [t.pitch for t in ref if abs(t.start - note.start) <= onset_tolerance]
+            if any(p != note.pitch and (p - note.pitch) % 12 == 0 for p in same_onset):
+                kind = "octave"
+            elif same_onset:
+                kind = "wrong_pitch"
+            elif any(t.pitch == note.pitch and abs(t.start - note.start) <= Q for t in ref):
+                kind = "timing"
+            else:
+                kind = "other"
+        counts[kind] += 1
+    counts["missed"] = len(ref) - counts["exact"]
+    return counts
+
+
+def error_shares(counts: Mapping[str, float]) -> dict[str, float]:
+    """Shares of the :func:`error_breakdown` classes: each class over ``n_output`` (they sum to 1),
+    plus ``missed`` over ``n_target``; NaN where the denominator is 0. Sum the counts of many
+    pieces first to get the shares of all their notes.
+
+    >>> error_shares({"n_output": 4, "exact": 3, "octave": 0, "wrong_pitch": 1, "timing": 0, "other": 0,
+    ...               "n_target": 5, "missed": 2})
+    {'exact': 0.75, 'octave': 0.0, 'wrong_pitch': 0.25, 'timing': 0.0, 'other': 0.0, 'missed': 0.4}
+    """
+    def share(part: float, whole: float) -> float:
+        return part / whole if whole else math.nan
+
+    shares = {kind: share(counts[kind], counts["n_output"]) for kind in ERROR_KINDS}
+    shares["missed"] = share(counts["missed"], counts["n_target"])
+    return shares
 
 
 # --------------------------------------------------------------------------- chroma measures
@@ -463,7 +547,10 @@ def score_pair(output: Piece, target: Piece, content: Piece, reference: Piece, *
     ``style_profile_onset_position`` / ``_onset_duration`` / ``_onset_velocity``,
     ``swing_ratio_error`` (|ratio(output) - ratio(target)|, an output without eighth pairs
     counting as straight; None unless the style swings), ``style_correct`` (1.0 / 0.0, None
-    without a classifier) and the output's MusPy descriptors.
+    without a classifier), the output's MusPy descriptors and the :func:`error_breakdown` counts
+    as ``notes_output``, ``notes_exact``, ``notes_octave``, ``notes_wrong_pitch``, ``notes_timing``,
+    ``notes_other``, ``notes_target`` and ``notes_missed`` (counts, so that a benchmark can sum
+    them over pieces before it divides).
     """
     from mstoolkit.styles import get_style
 
@@ -489,4 +576,5 @@ def score_pair(output: Piece, target: Piece, content: Piece, reference: Piece, *
         "swing_ratio_error": swing_error,
         "style_correct": style_correct,
         **descriptors(output),
+        **{f"notes_{k.removeprefix('n_')}": v for k, v in error_breakdown(output, target, onset_tolerance).items()},
     }

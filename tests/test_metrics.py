@@ -13,6 +13,8 @@ from mstoolkit.metrics import (
     content_similarity,
     descriptors,
     empty_beat_rate,
+    error_breakdown,
+    error_shares,
     groove_consistency,
     note_prf,
     pitch_class_entropy,
@@ -71,6 +73,82 @@ def test_note_prf_known_cases():
     assert note_prf(Piece(), Piece()) == (1.0, 1.0, 1.0) and note_prf(Piece(), p).f1 == 0.0
     with pytest.raises(ValueError, match="onset_tolerance"):
         note_prf(p, p, onset_tolerance=-1)
+
+
+# ----------------------------------------------------------------------------- error breakdown
+
+TARGET = Piece([Note(0, 12, 60), Note(12, 12, 64), Note(24, 12, 67), Note(36, 12, 72)])  # C4 E4 G4 C5
+
+
+def breakdown(*notes: Note, target: Piece = TARGET, **kwargs) -> dict:
+    return error_breakdown(Piece(list(notes)), target, **kwargs)
+
+
+def test_error_breakdown_one_note_of_each_kind():
+    cases = {
+        "exact": Note(1, 12, 60),        # C4, one tick late: within the tolerance
+        "octave": Note(12, 12, 52),      # E3 where the target has E4
+        "wrong_pitch": Note(24, 12, 66),  # F#4 where the target has G4
+        "timing": Note(42, 6, 72),       # C5 half a beat late
+        "other": Note(60, 12, 61),       # C#4 after the target's last note
+    }
+    for kind, note in cases.items():
+        counts = breakdown(note)
+        assert counts == {"n_output": 1, "exact": 0, "octave": 0, "wrong_pitch": 0, "timing": 0, "other": 0,
+                          "n_target": 4, "missed": 4 - (kind == "exact"), kind: 1}, kind
+    counts = breakdown(*cases.values())
+    assert counts == {"n_output": 5, "exact": 1, "octave": 1, "wrong_pitch": 1, "timing": 1, "other": 1,
+                      "n_target": 4, "missed": 3}
+    shares = error_shares(counts)
+    assert shares == {"exact": 0.2, "octave": 0.2, "wrong_pitch": 0.2, "timing": 0.2, "other": 0.2, "missed": 0.75}
+    assert sum(shares[k] for k in ("exact", "octave", "wrong_pitch", "timing", "other")) == pytest.approx(1.0)
+
+
+def test_error_breakdown_edges_of_each_rule():
+    # two octaves down still counts as an octave error; the same onset but two ticks off does not
+    assert breakdown(Note(12, 12, 40))["octave"] == 1
+    assert breakdown(Note(14, 12, 76))["other"] == 1
+    assert breakdown(Note(14, 12, 76), onset_tolerance=2)["octave"] == 1
+    # timing: up to one beat (12 ticks) off, either way; 13 ticks is too far
+    assert breakdown(Note(12, 12, 60))["wrong_pitch"] == 1  # E4's onset: the right beat wins over timing
+    assert breakdown(Note(6, 6, 60))["timing"] == 1 and breakdown(Note(48, 12, 72))["timing"] == 1
+    assert breakdown(Note(49, 12, 72))["other"] == 1
+    # one-to-one: a second copy of a matched note finds its beat but no pitch left to take
+    assert breakdown(Note(0, 12, 60), Note(0, 6, 60)) == {
+        "n_output": 2, "exact": 1, "octave": 0, "wrong_pitch": 1, "timing": 0, "other": 0, "n_target": 4, "missed": 3}
+    # the exact class is note_prf's matching: precision = exact / n_output, recall = exact / n_target
+    p = random_chorale(3)
+    shifted = Piece([Note(n.start + (n.pitch % 2), n.duration, n.pitch) for n in p.notes])
+    counts, prf = error_breakdown(shifted, p, onset_tolerance=0), note_prf(shifted, p, onset_tolerance=0)
+    assert 0 < counts["exact"] < counts["n_output"]
+    assert prf.precision == counts["exact"] / counts["n_output"] and prf.recall == counts["exact"] / counts["n_target"]
+    with pytest.raises(ValueError, match="onset_tolerance"):
+        breakdown(Note(0, 12, 60), onset_tolerance=-1)
+
+
+def test_error_breakdown_identical_empty_and_drums():
+    p = random_chorale(4)
+    n = len(p.notes)
+    assert error_breakdown(p, p) == {"n_output": n, "exact": n, "octave": 0, "wrong_pitch": 0, "timing": 0,
+                                     "other": 0, "n_target": n, "missed": 0}
+    assert error_shares(error_breakdown(p, p))["exact"] == 1.0
+    empty = error_breakdown(Piece(), p)
+    assert empty == {"n_output": 0, "exact": 0, "octave": 0, "wrong_pitch": 0, "timing": 0, "other": 0,
+                     "n_target": n, "missed": n}
+    shares = error_shares(empty)
+    assert math.isnan(shares["exact"]) and shares["missed"] == 1.0
+    assert error_breakdown(Piece(), Piece())["n_output"] == 0
+    drums = [Note(0, 3, 36, is_drum=True), Note(12, 3, 60, is_drum=True)]  # 60 on the drum channel: not a C4
+    assert error_breakdown(Piece([Note(0, 12, 60), *drums]), Piece([Note(0, 12, 60), *drums])) == {
+        "n_output": 1, "exact": 1, "octave": 0, "wrong_pitch": 0, "timing": 0, "other": 0, "n_target": 1, "missed": 0}
+
+
+def test_metrics_doctests_run():
+    import doctest
+
+    import mstoolkit.metrics
+
+    assert doctest.testmod(mstoolkit.metrics).failed == 0
 
 
 # ----------------------------------------------------------------------------- chroma
@@ -199,3 +277,12 @@ def test_score_pair_oracle_beats_identity(classifier):
     assert set(oracle) >= {"note_f1", "note_precision", "note_recall", "dtw_similarity", "content_similarity",
                            "style_profile_similarity", "swing_ratio_error", "pitch_class_entropy",
                            "groove_consistency", "empty_beat_rate", "polyphony"}
+    # the error breakdown, as counts under notes_*
+    n = len(target.notes)
+    assert {k: v for k, v in oracle.items() if k.startswith("notes_")} == {
+        "notes_output": n, "notes_exact": n, "notes_octave": 0, "notes_wrong_pitch": 0, "notes_timing": 0,
+        "notes_other": 0, "notes_target": n, "notes_missed": 0}
+    counts = error_breakdown(content, target)
+    assert [identity[f"notes_{k}"] for k in ("output", "exact", "wrong_pitch", "missed")] == [
+        counts["n_output"], counts["exact"], counts["wrong_pitch"], counts["missed"]]
+    assert identity["notes_exact"] < n
