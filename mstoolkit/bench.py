@@ -7,14 +7,17 @@ A system is ``"identity"`` (output = the content, unchanged), ``"oracle"`` (outp
 i.e. the style renderer itself) or any callable
 ``system(content, reference, reference_mel, style_b) -> Piece``. Every triplet's output is scored
 with :func:`mstoolkit.metrics.score_pair`; style accuracy comes from a :class:`StyleClassifier`
-trained on the train split's windows rendered in every style (cached with the build).
+trained on the train split's windows rendered in every style (cached with the build). Besides the
+means, a run reports where the output notes went wrong (:func:`mstoolkit.metrics.error_breakdown`,
+as shares of all output notes) and, with ``by_style=True``, the same by target and by source style
+(:func:`format_style_table`).
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -32,7 +35,17 @@ BASELINES = ("identity", "oracle")
 MAIN_METRICS = (
     "style_accuracy", "note_f1", "note_precision", "note_recall", "dtw_similarity", "content_similarity",
     "style_profile_similarity", "swing_ratio_error",
+    # the error breakdown: shares of all output notes (the five sum to 1), then missed target notes
+    "share_exact", "share_octave", "share_wrong_pitch", "share_timing", "share_other", "share_missed",
+    "notes_output", "notes_target",
 )
+# the columns of the tables by style, and what each group's dict holds
+STYLE_METRICS = (
+    "n_triplets", "style_accuracy", "note_f1", "dtw_similarity", "content_similarity",
+    "share_exact", "share_octave", "share_wrong_pitch", "share_timing", "share_other",
+)
+# result key -> (the Triplet field it groups by, its label)
+GROUPS = {"by_target_style": ("style_b", "target style"), "by_source_style": ("style_a", "source style")}
 
 
 def style_classifier(bench: StyleBench, *, progress: bool = True) -> tuple[StyleClassifier, float]:
@@ -94,14 +107,20 @@ def run_bench(
     manifest: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
-) -> dict[str, float]:
-    """Mean scores of ``system`` over the triplets of ``split`` (the first ``limit`` of them).
+    by_style: bool = False,
+) -> dict[str, Any]:
+    """Scores of ``system`` over the triplets of ``split`` (the first ``limit`` of them).
 
     The triplets come from ``bench`` if given, else from the saved split ``manifest``, else from
-    ``build_stylebench(config)`` (default config: the Bach chorales, 300 test triplets). Keys:
-    ``style_accuracy``, ``note_f1``, ``dtw_similarity``, ``content_similarity``,
-    ``style_profile_similarity``, ``swing_ratio_error`` (mean over swing targets only), the other
-    :func:`~mstoolkit.metrics.score_pair` keys, ``n_triplets`` and ``classifier_test_accuracy``.
+    ``build_stylebench(config)`` (default config: the Bach chorales, 300 test triplets). Keys (see
+    :func:`summarize`): the means ``style_accuracy``, ``note_f1``, ``dtw_similarity``,
+    ``content_similarity``, ``style_profile_similarity``, ``swing_ratio_error`` (over swing
+    targets only) and the other :func:`~mstoolkit.metrics.score_pair` keys; the error breakdown
+    ``share_exact`` ... ``share_other`` (shares of all output notes), ``share_missed`` (of all
+    target notes), ``notes_output``, ``notes_target``; ``n_triplets`` and
+    ``classifier_test_accuracy``. With ``by_style``, also ``by_target_style`` and
+    ``by_source_style``: ``{style: {measure: value}}`` with the :data:`STYLE_METRICS` of that
+    style's triplets (for :func:`format_style_table`).
 
         >>> run_bench("oracle")["note_f1"]  # doctest: +SKIP
         1.0
@@ -121,38 +140,95 @@ def run_bench(
     if not triplets:
         raise ValueError(f"the {split} split has no triplets to score")
     classifier, classifier_accuracy = style_classifier(bench, progress=progress)
-    columns: dict[str, list[float]] = {}
+    rows: list[dict[str, float | None]] = []
     name = system if isinstance(system, str) else getattr(system, "__name__", "system")
     for t in tqdm(triplets, desc=f"scoring {name} on {split}", disable=not progress):
         output = _output(system, bench, t)
         scores = score_pair(output, bench.target(t), bench.content(t), bench.reference(t),
                             style=t.style_b, classifier=classifier)
         scores["style_accuracy"] = scores.pop("style_correct")
-        for key, value in scores.items():
-            if value is not None:  # e.g. swing_ratio_error exists only for swing targets
-                columns.setdefault(key, []).append(float(value))
-    results = {key: float(np.mean(values)) for key, values in columns.items()}
-    results["n_triplets"] = len(triplets)
+        rows.append(scores)
+    results: dict[str, Any] = summarize(rows)
     results["classifier_test_accuracy"] = classifier_accuracy
+    if by_style:
+        for key, (field, _) in GROUPS.items():
+            styles = [s for s in bench.styles if any(getattr(t, field) == s for t in triplets)]
+            groups = {s: summarize([r for r, t in zip(rows, triplets) if getattr(t, field) == s]) for s in styles}
+            results[key] = {s: {k: g[k] for k in STYLE_METRICS if k in g} for s, g in groups.items()}
     return results
 
 
-def format_table(results: dict[str, dict[str, float]], digits: int = 3) -> str:
-    """A markdown table: one row per measure, one column per system.
+def summarize(rows: Sequence[Mapping[str, float | None]]) -> dict[str, float]:
+    """One system's scores from its per-triplet :func:`~mstoolkit.metrics.score_pair` rows.
+
+    Each measure is the mean over the triplets that have it (``swing_ratio_error`` exists only for
+    swing targets). The ``notes_*`` counts are summed instead and give the error breakdown as
+    shares of *all* output notes (``share_exact`` ... ``share_other``, summing to 1; a mean of
+    per-triplet shares would let a 3-note output weigh as much as a 60-note one), ``share_missed``
+    over all target notes, and the totals ``notes_output`` and ``notes_target``.
+
+        >>> summarize([{"note_f1": 1.0, "notes_output": 1, "notes_exact": 1, "notes_octave": 0,
+        ...             "notes_wrong_pitch": 0, "notes_timing": 0, "notes_other": 0, "notes_target": 1,
+        ...             "notes_missed": 0},
+        ...            {"note_f1": 0.0, "notes_output": 3, "notes_exact": 0, "notes_octave": 0,
+        ...             "notes_wrong_pitch": 3, "notes_timing": 0, "notes_other": 0, "notes_target": 2,
+        ...             "notes_missed": 2}])["share_wrong_pitch"]
+        0.75
+    """
+    from mstoolkit.metrics import error_shares
+
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if value is not None:
+                columns.setdefault(key, []).append(float(value))
+    counts = {k.removeprefix("notes_"): int(sum(columns.pop(k))) for k in list(columns) if k.startswith("notes_")}
+    results: dict[str, float] = {key: float(np.mean(values)) for key, values in columns.items()}
+    if counts:
+        counts["n_output"], counts["n_target"] = counts.pop("output"), counts.pop("target")
+        results.update({f"share_{k}": v for k, v in error_shares(counts).items()})
+        results["notes_output"], results["notes_target"] = counts["n_output"], counts["n_target"]
+    results["n_triplets"] = len(rows)
+    return results
+
+
+def _cell(value, digits: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def format_table(results: dict[str, dict[str, Any]], digits: int = 3) -> str:
+    """A markdown table: one row per measure, one column per system (the tables by style of
+    ``run_bench(..., by_style=True)`` are left to :func:`format_style_table`).
 
         >>> print(format_table({"identity": {"note_f1": 0.5}, "oracle": {"note_f1": 1.0}}))
         | measure | identity | oracle |
         | --- | ---: | ---: |
         | note_f1 | 0.500 | 1.000 |
     """
-    keys = {k for scores in results.values() for k in scores}
+    keys = {k for scores in results.values() for k, v in scores.items() if not isinstance(v, dict)}
     rows = [k for k in MAIN_METRICS if k in keys] + sorted(keys - set(MAIN_METRICS))
-
-    def cell(value) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
-
     lines = ["| measure | " + " | ".join(results) + " |", "| --- |" + " ---: |" * len(results)]
-    lines += [f"| {k} | " + " | ".join(cell(scores.get(k)) for scores in results.values()) + " |" for k in rows]
+    lines += [f"| {k} | " + " | ".join(_cell(scores.get(k), digits) for scores in results.values()) + " |"
+              for k in rows]
+    return "\n".join(lines)
+
+
+def format_style_table(groups: dict[str, dict[str, Any]], by: str = "target style",
+                       overall: dict[str, Any] | None = None, digits: int = 3) -> str:
+    """A markdown table of one system by style: one row per style, one column per measure of
+    :data:`STYLE_METRICS`; ``overall`` (the run's own results) adds a last row ``all``.
+
+        >>> results = run_bench("identity", by_style=True)  # doctest: +SKIP
+        >>> print(format_style_table({"swing": {"n_triplets": 2, "note_f1": 0.5}}))
+        | target style | n_triplets | note_f1 |
+        | --- | ---: | ---: |
+        | swing | 2 | 0.500 |
+    """
+    rows = dict(groups) if overall is None else {**groups, "all": overall}
+    columns = [k for k in STYLE_METRICS if any(k in scores for scores in rows.values())]
+    lines = [f"| {by} | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
+    lines += [f"| {style} | " + " | ".join(_cell(scores.get(k), digits) for k in columns) + " |"
+              for style, scores in rows.items()]
     return "\n".join(lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from mstoolkit import metrics
-from mstoolkit.bench import format_table, run_bench, style_classifier
+from mstoolkit.bench import STYLE_METRICS, format_style_table, format_table, run_bench, style_classifier, summarize
 from mstoolkit.data import StyleBenchConfig, build_stylebench
 from mstoolkit.piece import Note, Piece, TempoChange, TimeSignature
 from pieces import make_piece
@@ -72,3 +72,88 @@ def test_format_table_puts_systems_side_by_side(baselines):
     assert lines[2].startswith("| style_accuracy |") and "| note_f1 | " in table
     assert "| n_triplets | 12 | 12 |" in table
     assert format_table({"a": {"x": float("nan")}}).splitlines()[-1] == "| x | - |"
+
+
+# ------------------------------------------------------------------------------ error breakdown and styles
+KINDS = ("exact", "octave", "wrong_pitch", "timing", "other")
+
+
+def test_error_breakdown_is_summed_over_triplets_then_divided(bench, baselines):
+    identity, oracle = baselines["identity"], baselines["oracle"]
+    triplets = bench.triplets["test"]
+    totals = dict.fromkeys(("n_output", *KINDS, "n_target", "missed"), 0)
+    for t in triplets:
+        for key, value in metrics.error_breakdown(bench.content(t), bench.target(t)).items():
+            totals[key] += value
+    assert identity["notes_output"] == totals["n_output"] and identity["notes_target"] == totals["n_target"]
+    for kind in KINDS:
+        assert identity[f"share_{kind}"] == totals[kind] / totals["n_output"], kind
+    assert identity["share_missed"] == totals["missed"] / totals["n_target"]
+    assert sum(identity[f"share_{k}"] for k in KINDS) == pytest.approx(1.0)
+    assert 0 < identity["share_exact"] < 1 and identity["share_wrong_pitch"] > 0
+    assert [oracle[f"share_{k}"] for k in KINDS] == [1.0, 0.0, 0.0, 0.0, 0.0] and oracle["share_missed"] == 0.0
+    assert "| share_wrong_pitch | " in format_table(baselines)
+
+
+def test_summarize_weighs_every_output_note_alike():
+    def row(output, exact, wrong_pitch, target):
+        return {"note_f1": exact / output, "notes_output": output, "notes_exact": exact, "notes_octave": 0,
+                "notes_wrong_pitch": wrong_pitch, "notes_timing": 0, "notes_other": 0, "notes_target": target,
+                "notes_missed": target - exact}
+
+    results = summarize([row(1, 1, 0, 1), row(3, 0, 3, 4)])
+    assert results["note_f1"] == 0.5  # measures: the mean over triplets
+    assert results["share_exact"] == 0.25 and results["share_wrong_pitch"] == 0.75  # shares: of all 4 notes
+    assert results["share_missed"] == 0.8 and results["notes_output"] == 4 and results["n_triplets"] == 2
+    assert "notes_exact" not in results
+
+
+def test_by_style_groups_triplets_by_target_and_source_style(bench):
+    plain = run_bench("identity", bench=bench, progress=False)
+    results = run_bench("identity", bench=bench, progress=False, by_style=True)
+    assert {k: v for k, v in results.items() if not k.startswith("by_")} == plain  # the same overall scores
+    triplets = bench.triplets["test"]
+    for key, field in (("by_target_style", "style_b"), ("by_source_style", "style_a")):
+        groups = results[key]
+        assert list(groups) == [s for s in CONFIG.styles if any(getattr(t, field) == s for t in triplets)]
+        assert sum(g["n_triplets"] for g in groups.values()) == 12
+        for style, scores in groups.items():
+            assert list(scores) == list(STYLE_METRICS)
+            mine = [t for t in triplets if getattr(t, field) == style]
+            assert scores["n_triplets"] == len(mine)
+            assert scores["note_f1"] == pytest.approx(
+                sum(metrics.note_prf(bench.content(t), bench.target(t)).f1 for t in mine) / len(mine))
+            counts = [metrics.error_breakdown(bench.content(t), bench.target(t)) for t in mine]
+            assert scores["share_wrong_pitch"] == sum(c["wrong_pitch"] for c in counts) / sum(
+                c["n_output"] for c in counts)
+            assert scores["content_similarity"] == 1.0 and scores["style_accuracy"] <= 0.5
+        # the overall note F1 is the triplet-weighted mean of the groups'
+        assert sum(g["note_f1"] * g["n_triplets"] for g in groups.values()) / 12 == pytest.approx(plain["note_f1"])
+    # this build's 12 test triplets (seeded): their target and source styles
+    assert {s: g["n_triplets"] for s, g in results["by_target_style"].items()} == {
+        "straight": 5, "swing": 2, "waltz": 3, "alberti": 2}
+    assert {s: g["n_triplets"] for s, g in results["by_source_style"].items()} == {
+        "straight": 1, "swing": 3, "staccato": 4, "waltz": 3, "alberti": 1}
+
+
+def test_format_style_table_has_one_row_per_style():
+    groups = {"swing": {"n_triplets": 2, "note_f1": 0.5, "share_exact": 0.25},
+              "waltz": {"n_triplets": 1, "note_f1": 1.0, "share_exact": float("nan")}}
+    table = format_style_table(groups, by="source style", overall={"n_triplets": 3, "note_f1": 2 / 3,
+                                                                   "share_exact": 0.25, "polyphony": 3.0})
+    assert table.splitlines() == [
+        "| source style | n_triplets | note_f1 | share_exact |",
+        "| --- | ---: | ---: | ---: |",
+        "| swing | 2 | 0.500 | 0.250 |",
+        "| waltz | 1 | 1.000 | - |",
+        "| all | 3 | 0.667 | 0.250 |",
+    ]
+    assert format_table({"a": {"note_f1": 1.0, "by_target_style": groups}}).splitlines()[2:] == ["| note_f1 | 1.000 |"]
+
+
+def test_bench_doctests_run():
+    import doctest
+
+    import mstoolkit.bench
+
+    assert doctest.testmod(mstoolkit.bench).failed == 0
