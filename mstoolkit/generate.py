@@ -246,8 +246,8 @@ class Decoder:
         self._advance(self.model.decode_step(self.token, self.pos, self.cache))
 
     def _uncached_step(self) -> None:
-        hidden = self.model.decode(self.out[:, : self.n + 1], self.memory, self.memory_mask, content_ids=self.content)  # (B, n + 1, d)
-        self._advance(self.model.head(hidden[:, -1]))
+        logits = self.model.next_token_logits(self.out[:, : self.n + 1], self.memory, self.memory_mask, self.content)
+        self._advance(logits[:, -1])  # (B, V)
 
     def _advance(self, logits: torch.Tensor) -> None:
         """Sample the next token of every row from ``logits (B, V)`` and update the step state in place."""

@@ -92,6 +92,12 @@ class ModelConfig:
     # sound at the same time (ALiBi, with musical time instead of token distance). Slopes 4^-h, and 0 for
     # the last head, which keeps a view of the whole content.
     time_bias: bool = False
+    # Copy head (pointer-generator, needs the beat grid): the next token is either generated from the
+    # vocabulary or copied from one of the content's Pitch tokens, chosen by a pointer attention over them
+    # (see CopyHead). The Pitch ids come from the tokenizer too (``beat_grid_from``).
+    copy: bool = False
+    pitch_id: int = -1  # id of Pitch_<lowest pitch>
+    n_pitches: int = 0  # number of Pitch tokens (Pitch_k is pitch_id + k - lowest pitch)
 
     def __post_init__(self) -> None:
         self.style_channels = tuple(self.style_channels)  # JSON gives a list
@@ -119,9 +125,14 @@ class ModelConfig:
                                  f"position_id={self.position_id}, n_positions={self.n_positions}")
             if self.grid_bars < 1:
                 raise ValueError(f"ModelConfig.grid_bars: expected a positive int, got {self.grid_bars!r}")
-        elif self.time_bias:
-            raise ValueError("ModelConfig.time_bias needs the beat grid (bar_id, position_id, n_positions: "
-                             "ModelConfig.beat_grid_from(tokenizer))")
+        elif self.time_bias or self.copy:
+            raise ValueError(f"ModelConfig.{'time_bias' if self.time_bias else 'copy'} needs the beat grid (bar_id, "
+                             "position_id, n_positions: ModelConfig.beat_grid_from(tokenizer))")
+        if self.copy and not (self.n_pitches > 0 and 0 <= self.pitch_id
+                              and self.pitch_id + self.n_pitches <= self.vocab_size):
+            raise ValueError(f"ModelConfig.copy needs the Pitch token ids inside the vocabulary ({self.vocab_size}): "
+                             f"pitch_id={self.pitch_id}, n_pitches={self.n_pitches} "
+                             "(ModelConfig.beat_grid_from(tokenizer))")
 
     @property
     def beat_grid(self) -> bool:
@@ -129,12 +140,14 @@ class ModelConfig:
 
     @staticmethod
     def beat_grid_from(tokenizer: Any) -> dict[str, int]:
-        """The beat-grid fields for a REMI tokenizer (its ``Bar`` and ``Position_k`` tokens).
+        """The token-id fields for a REMI tokenizer: its ``Bar`` and ``Position_k`` tokens (the beat grid)
+        and its ``Pitch_p`` tokens (what the copy head may copy).
 
-            >>> ModelConfig.preset("tiny", vocab_size=777, **ModelConfig.beat_grid_from(RemiTokenizer()))
+            >>> cfg = ModelConfig.preset("tiny", vocab_size=777, **ModelConfig.beat_grid_from(RemiTokenizer()))
         """
-        n_positions = sum(1 for kind in tokenizer.token_types if kind == "Position")
-        return dict(bar_id=tokenizer.vocab["Bar"], position_id=tokenizer.vocab["Position_0"], n_positions=n_positions)
+        types = list(tokenizer.token_types)
+        return dict(bar_id=tokenizer.vocab["Bar"], position_id=tokenizer.vocab["Position_0"],
+                    n_positions=types.count("Position"), pitch_id=types.index("Pitch"), n_pitches=types.count("Pitch"))
 
     @property
     def d_model(self) -> int:
@@ -179,6 +192,10 @@ class AttentionMaps:
     encoder: list[torch.Tensor] = field(default_factory=list)  # content self-attention, T_q = T_k = S
     decoder_self: list[torch.Tensor] = field(default_factory=list)  # causal target self-attention, T x T
     cross: list[torch.Tensor] = field(default_factory=list)  # target -> content, T x S
+    # copy models only: the pointer over the content's Pitch tokens, one "head" (B, 1, T, S), and the
+    # probability of copying rather than generating (B, T) at every target position
+    copy: list[torch.Tensor] = field(default_factory=list)
+    copy_prob: torch.Tensor | None = None
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Tensor | None = None,
@@ -406,6 +423,57 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+# ------------------------------------------------------------------------------------ copy head
+class CopyHead(nn.Module):
+    """Pointer-generator output (See et al. 2017): copy a content pitch, or generate from the vocabulary.
+
+    ``p(v) = g * softmax(logits)(v) + (1 - g) * sum_{j: content_j = v} a_j``, where ``a (B, T, S)`` is a
+    single-head pointer attention over the content's ``Pitch`` tokens (query: the decoder state; key: the
+    encoder output; plus ``-slope * |t_q - t_k|``, a learned musical-time bias starting at one unit per
+    quarter note, so it first looks at the notes sounding now) and ``g (B, T)`` a sigmoid gate on the
+    decoder state. A style changes rhythm, register and texture, but most target pitches are content
+    pitches: copying one is a choice among the few notes at hand, not among 128 pitches.
+
+        >>> log_p, pointer, copy_prob = head(hidden, logits, keys, bias, content_ids)  # (B, T, V), (B, T, S), (B, T)
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.query = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.key = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.gate = nn.Linear(cfg.d_model, 1)  # logit of generating (vs copying)
+        self.slope = nn.Parameter(torch.tensor(math.log(math.e - 1.0)))  # softplus(slope) = 1 per quarter note
+
+    def bias(self, content_ids: torch.Tensor, t_query: torch.Tensor, t_content: torch.Tensor) -> torch.Tensor:
+        """Additive pointer bias ``(B, T, S)``: the time term at content Pitch tokens, -inf elsewhere (incl.
+        padding). ``content_ids (B, S)``; times in ticks: ``t_query (B, T)``, ``t_content (B, S)``."""
+        is_pitch = (content_ids >= self.cfg.pitch_id) & (content_ids < self.cfg.pitch_id + self.cfg.n_pitches)
+        slope = F.softplus(self.slope) / 12.0  # per tick
+        bias = -slope * (t_query[:, :, None] - t_content[:, None, :]).abs().to(slope.dtype)  # (B, T, S)
+        return bias.masked_fill(~is_pitch[:, None, :], float("-inf"))
+
+    def forward(self, hidden: torch.Tensor, logits: torch.Tensor, keys: torch.Tensor, bias: torch.Tensor,
+                content_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``hidden (B, T, C)``, vocabulary ``logits (B, T, V)``, pointer ``keys (B, S, C)`` (``key(memory)``),
+        ``bias (B, T, S)`` -> (log-probabilities ``(B, T, V)``, pointer ``(B, T, S)``, copy probability ``(B, T)``).
+
+        Computed in float32 (a mixture of probabilities). A row with no content pitch to copy generates.
+        """
+        B, T, _ = hidden.shape
+        scores = (self.query(hidden) @ keys.transpose(1, 2)).float() / math.sqrt(hidden.size(-1))  # (B, T, S)
+        can_copy = torch.isfinite(bias).any(-1)  # (B, T)
+        pointer = (scores + bias.float()).softmax(-1).nan_to_num(0.0)  # (B, T, S); all -inf rows -> 0
+        gate = self.gate(hidden).float()[..., 0]  # (B, T)
+        log_generate = torch.where(can_copy, F.logsigmoid(gate), 0.0)  # (B, T)
+        log_copy = torch.where(can_copy, F.logsigmoid(-gate), float("-inf"))
+        copied = torch.zeros(B, T, logits.size(-1), device=logits.device)  # (B, T, V)
+        copied.scatter_add_(2, content_ids[:, None, :].expand(B, T, -1), pointer)  # pointer mass per token id
+        log_p = torch.logaddexp(log_generate[..., None] + logits.float().log_softmax(-1),
+                                log_copy[..., None] + copied.clamp_min(1e-30).log())  # (B, T, V)
+        return log_p, pointer, log_copy.exp()
+
+
 # ------------------------------------------------------------------------------------ style encoder
 class StyleEncoder(nn.Module):
     """CNN over a log-mel spectrogram (any number of frames) -> one style vector.
@@ -472,7 +540,9 @@ class KVCache:
     cross_bias: torch.Tensor
     grid_bar: torch.Tensor | None = None  # (B,) Bar tokens decoded so far (beat-grid models)
     grid_key: torch.Tensor | None = None  # (B,) running max of the grid key (see beat_grid_indices)
-    content_time: torch.Tensor | None = None  # (B, 1, 1, S) musical time of each content token (time_bias)
+    content_time: torch.Tensor | None = None  # (B, 1, 1, S) musical time of each content token (time_bias, copy)
+    copy_keys: torch.Tensor | None = None  # (B, S, C) pointer keys of the memory (copy models)
+    content_ids: torch.Tensor | None = None  # (B, S) what the pointer copies (copy models)
 
     @property
     def length(self) -> int:
@@ -510,6 +580,7 @@ class MusicStyleTransformer(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)  # (max_len, hs)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.register_buffer("time_slopes", time_bias_slopes(cfg.n_heads), persistent=False)  # (H,)
+        self.copy_head = CopyHead(cfg) if cfg.copy else None
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -550,7 +621,7 @@ class MusicStyleTransformer(nn.Module):
         if self.config.time_bias:
             if content_ids is None:
                 raise ValueError("decode: a time_bias model needs content_ids (the musical time of the memory)")
-            memory_mask = self.cross_time_bias(content_ids, target_ids, memory_mask)  # (B, H, T, S)
+            memory_mask = self.cross_time_bias(*self.musical_times(content_ids, target_ids), memory_mask)  # (B, H, T, S)
         x = self.target_emb(target_ids)  # (B, T, d_model)
         if self.target_grid is not None:
             x = x + self.target_grid(target_ids)
@@ -562,12 +633,14 @@ class MusicStyleTransformer(nn.Module):
                           cross_maps=None if maps is None else maps.cross)
         return self.decoder_ln(x)
 
-    def cross_time_bias(self, content_ids: torch.Tensor, target_ids: torch.Tensor,
-                        memory_mask: torch.Tensor | None) -> torch.Tensor:
-        """Additive cross-attention bias ``(B, H, T, S)``: ``-slope_h * |t_target - t_content|`` in ticks,
-        and -inf at padded content tokens."""
-        t_k = musical_time(*beat_grid_indices(content_ids, self.config))  # (B, S)
-        t_q = musical_time(*beat_grid_indices(target_ids, self.config))  # (B, T)
+    def musical_times(self, content_ids: torch.Tensor, target_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Musical time in ticks of every content token ``(B, S)`` and every decoder input token ``(B, T)``."""
+        return (musical_time(*beat_grid_indices(content_ids, self.config)),
+                musical_time(*beat_grid_indices(target_ids, self.config)))
+
+    def cross_time_bias(self, t_k: torch.Tensor, t_q: torch.Tensor, memory_mask: torch.Tensor | None) -> torch.Tensor:
+        """Additive cross-attention bias ``(B, H, T, S)``: ``-slope_h * |t_q - t_k|`` in ticks (content times
+        ``t_k (B, S)``, target times ``t_q (B, T)``), and -inf at padded content tokens."""
         slopes = self.time_slopes.to(self.target_emb.weight.dtype)[None, :, None, None]  # (1, H, 1, 1)
         bias = -slopes * (t_q[:, None, :, None] - t_k[:, None, None, :]).abs()  # (B, H, T, S)
         if memory_mask is not None:
@@ -575,8 +648,25 @@ class MusicStyleTransformer(nn.Module):
         return bias
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Hidden states ``(..., d_model)`` -> logits ``(..., vocab_size)`` (tied to the target embedding)."""
+        """Hidden states ``(..., d_model)`` -> vocabulary logits ``(..., vocab_size)`` (tied to the target embedding)."""
         return F.linear(hidden, self.target_emb.weight)
+
+    def next_token_logits(self, target_ids: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None,
+                          content_ids: torch.Tensor | None = None, maps: AttentionMaps | None = None) -> torch.Tensor:
+        """Logits ``(B, T, V)`` of the token after each decoder input ``target_ids (B, T)``: the decoder and
+        the output head. For a copy model these are log-probabilities of the copy/generate mixture (already
+        normalised, so cross-entropy, temperature and top-p treat them as logits unchanged)."""
+        hidden = self.decode(target_ids, memory, memory_mask, maps, content_ids)  # (B, T, C)
+        logits = self.head(hidden)  # (B, T, V)
+        if self.copy_head is None:
+            return logits
+        t_content, t_target = self.musical_times(content_ids, target_ids)  # (B, S), (B, T)
+        bias = self.copy_head.bias(content_ids, t_target, t_content)  # (B, T, S)
+        log_p, pointer, copy_prob = self.copy_head(hidden, logits, self.copy_head.key(memory), bias, content_ids)
+        if maps is not None:
+            maps.copy.append(pointer[:, None].detach())  # (B, 1, T, S)
+            maps.copy_prob = copy_prob.detach()  # (B, T)
+        return log_p
 
     def _run(self, block: Block, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if (self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
@@ -605,7 +695,7 @@ class MusicStyleTransformer(nn.Module):
         maps = AttentionMaps() if return_attn else None
         style = self.style_encoder(style_mel)  # (B, d_style)
         memory, memory_mask = self.encode(content_ids, style, maps)  # (B, S, d_model)
-        logits = self.head(self.decode(target_ids, memory, memory_mask, maps, content_ids))  # (B, T, V)
+        logits = self.next_token_logits(target_ids, memory, memory_mask, content_ids, maps)  # (B, T, V)
         loss = None if targets is None else token_cross_entropy(logits, targets, pad_id=self.config.pad_id)
         return (logits, loss, maps) if return_attn else (logits, loss)
 
@@ -623,8 +713,11 @@ class MusicStyleTransformer(nn.Module):
         grid = {} if not cfg.beat_grid else dict(
             grid_bar=torch.zeros(batch_size, dtype=torch.long, device=device),
             grid_key=torch.full((batch_size,), -1, dtype=torch.long, device=device))
-        if cfg.time_bias:
+        if cfg.time_bias or cfg.copy:
             grid["content_time"] = torch.zeros(batch_size, 1, 1, content_len, **like)
+        if cfg.copy:
+            grid["copy_keys"] = torch.zeros(batch_size, content_len, cfg.d_model, **like)
+            grid["content_ids"] = torch.full((batch_size, content_len), cfg.pad_id, dtype=torch.long, device=device)
         return KVCache(self_k=per_layer(length), self_v=per_layer(length),
                        self_bias=torch.full((1, 1, 1, length), float("-inf"), **like),
                        cross_k=per_layer(content_len), cross_v=per_layer(content_len),
@@ -633,11 +726,14 @@ class MusicStyleTransformer(nn.Module):
     def fill_cross(self, cache: KVCache, memory: torch.Tensor, memory_mask: torch.Tensor | None,
                    content_ids: torch.Tensor | None = None) -> None:
         """Copy the cross-attention keys/values of ``memory (B, S, d_model)`` into ``cache`` (in place);
-        ``content_ids (B, S)``: needed by ``time_bias`` models."""
+        ``content_ids (B, S)``: needed by ``time_bias`` and ``copy`` models."""
         if cache.content_time is not None:
             if content_ids is None:
-                raise ValueError("fill_cross: a time_bias model needs content_ids")
+                raise ValueError("fill_cross: a time_bias or copy model needs content_ids")
             cache.content_time.copy_(musical_time(*beat_grid_indices(content_ids, self.config))[:, None, None, :])
+        if self.copy_head is not None:
+            cache.copy_keys.copy_(self.copy_head.key(memory))
+            cache.content_ids.copy_(content_ids)
         for layer, block in enumerate(self.decoder):
             k, v = block.cross.memory_kv(memory)  # 2 x (B, H, S, hs)
             cache.cross_k[layer].copy_(k)
@@ -659,14 +755,21 @@ class MusicStyleTransformer(nn.Module):
         cross_bias = cache.cross_bias  # (B, 1, 1, S)
         if cache.content_time is not None:
             position = (cache.grid_key - cache.grid_bar * (self.config.n_positions + 1)).clamp(min=0)
-            t_q = musical_time(cache.grid_bar, position).to(cross_bias.dtype)[:, None, None, None]  # (B, 1, 1, 1)
+            t_q = musical_time(cache.grid_bar, position)  # (B,) musical time of the prefix
+        if self.config.time_bias:
             slopes = self.time_slopes.to(cross_bias.dtype)[None, :, None, None]  # (1, H, 1, 1)
-            cross_bias = cross_bias - slopes * (t_q - cache.content_time).abs()  # (B, H, 1, S)
+            dt = (t_q.to(cross_bias.dtype)[:, None, None, None] - cache.content_time).abs()  # (B, 1, 1, S)
+            cross_bias = cross_bias - slopes * dt  # (B, H, 1, S)
         cos, sin = self.rope_cos[pos], self.rope_sin[pos]  # (1, hs)
         cache.self_bias.index_fill_(-1, pos, 0.0)
         for layer, block in enumerate(self.decoder):
             x = block.step(x, cos, sin, pos, cache, layer, cross_bias)
-        return self.head(self.decoder_ln(x))[:, 0]  # (B, V)
+        hidden = self.decoder_ln(x)  # (B, 1, C)
+        logits = self.head(hidden)  # (B, 1, V)
+        if self.copy_head is not None:
+            bias = self.copy_head.bias(cache.content_ids, t_q[:, None], cache.content_time[:, 0, 0])  # (B, 1, S)
+            logits = self.copy_head(hidden, logits, cache.copy_keys, bias, cache.content_ids)[0]
+        return logits[:, 0]  # (B, V)
 
     # -------------------------------------------------------------- convenience
     def compile_blocks(self, **compile_kwargs: Any) -> "MusicStyleTransformer":

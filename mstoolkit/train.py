@@ -519,7 +519,7 @@ class TrainingObjective(nn.Module):
         model, pad = self.model, self.model.config.pad_id
         style = model.style_encoder(reference_mel)  # (B, d_style)
         memory, memory_mask = model.encode(content_ids, style)  # (B, S, d_model)
-        logits = model.head(model.decode(target_ids[:, :-1], memory, memory_mask, content_ids=content_ids))  # (B, T - 1, V)
+        logits = model.next_token_logits(target_ids[:, :-1], memory, memory_mask, content_ids)  # (B, T - 1, V)
         targets = target_ids[:, 1:]  # (B, T - 1)
         token_sum = token_cross_entropy(logits, targets, pad_id=pad) * targets.ne(pad).sum()
         style_term = torch.zeros((), device=style.device)

@@ -354,7 +354,7 @@ def test_time_bias_model_decodes_step_by_step_like_the_full_pass_and_favours_sam
         steps = [model.decode_step(target[:, t], torch.tensor([t]), cache) for t in range(target.shape[1])]
         _, _, maps = model(content, mel, target, return_attn=True)
     torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-4)
-    bias = model.cross_time_bias(content, target, mask)  # (1, H, T, S)
+    bias = model.cross_time_bias(*model.musical_times(content, target), mask)  # (1, H, T, S)
     assert bias.shape == (1, 2, 10, 11) and torch.isinf(bias[..., 9:]).all()  # padding never attended
     assert bias[0, 0, 3, 1] == 0 and bias[0, 0, 3, 4] < 0  # target Position_0 (bar 1) vs content ticks 0 and 6
     assert (bias[0, 1, :, :9] == 0).all()  # the last head sees the whole content
@@ -363,3 +363,99 @@ def test_time_bias_model_decodes_step_by_step_like_the_full_pass_and_favours_sam
         model.decode(target, memory, mask)
     with pytest.raises(ValueError, match="beat grid"):
         ModelConfig.preset("debug", vocab_size=60, time_bias=True)
+
+
+# ----------------------------------------------------------------------------- copy head
+COPY_GRID = dict(vocab_size=60, n_mels=16, n_heads=2, bar_id=3, position_id=10, n_positions=20, pitch_id=40,
+                 n_pitches=12)
+
+
+def _copy_model(**overrides):
+    torch.manual_seed(0)
+    return MusicStyleTransformer(ModelConfig.preset("debug", **{**COPY_GRID, "copy": True, **overrides})).eval()
+
+
+@pytest.mark.parametrize("time_bias", [False, True], ids=["copy", "copy+time_bias"])
+def test_copy_model_decodes_step_by_step_like_the_full_pass(time_bias):
+    model = _copy_model(time_bias=time_bias)
+    content = torch.tensor([[3, 10, 40, 41, 16, 42, 3, 12, 43, 0, 0],
+                            [3, 10, 45, 3, 14, 47, 48, 0, 0, 0, 0]])  # padded at the end
+    target = torch.tensor([[1, 3, 10, 40, 44, 3, 3, 15, 41, 42], [1, 3, 12, 47, 3, 10, 45, 46, 0, 0]])
+    mel = torch.randn(2, 16, 20)
+    with torch.no_grad():
+        full, _ = model(content, mel, target)  # (B, T, V) log-probabilities
+        memory, mask = model.encode(content, model.style_encoder(mel))
+        cache = model.new_cache(2, 16, content.shape[1])
+        model.fill_cross(cache, memory, mask, content)
+        steps = [model.decode_step(target[:, t], torch.tensor([t]), cache) for t in range(target.shape[1])]
+    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(full.exp().sum(-1), torch.ones(2, 10))  # a normalised mixture
+
+
+def test_copy_head_puts_pointer_mass_only_on_content_pitches_and_maps_show_it():
+    model = _copy_model(time_bias=True)
+    content = torch.tensor([[3, 10, 40, 41, 16, 42, 3, 12, 43, 0, 0]])
+    target = torch.tensor([[1, 3, 10, 40, 44, 3, 3, 15, 41, 42]])
+    with torch.no_grad():
+        logits, _, maps = model(content, torch.randn(1, 16, 20), target, return_attn=True)
+    pointer, copy_prob = maps.copy[0], maps.copy_prob  # (1, 1, T, S), (1, T)
+    assert pointer.shape == (1, 1, 10, 11) and copy_prob.shape == (1, 10)
+    is_pitch = (content >= 40) & (content < 52)
+    assert pointer[..., ~is_pitch[0]].abs().max() == 0  # never Bar, Position, padding
+    torch.testing.assert_close(pointer.sum(-1), torch.ones(1, 1, 10))
+    assert ((copy_prob > 0) & (copy_prob < 1)).all()
+    # p = (1 - c) softmax(vocab logits) + c * pointer mass: the copied mass lands on the content pitches
+    p = logits.exp()[0, 3]  # after target Position_0 of bar 1
+    assert p[40:52].sum() >= copy_prob[0, 3] - 1e-6
+    # at time 0 the pointer prefers the pitches sounding at time 0 (ids 40, 41) over those at ticks 6 and 50
+    assert pointer[0, 0, 3, 2] + pointer[0, 0, 3, 3] > pointer[0, 0, 3, 5] + pointer[0, 0, 3, 8]
+
+
+def test_a_content_without_pitches_makes_the_copy_model_generate():
+    model = _copy_model()
+    content = torch.tensor([[3, 10, 3, 12]])  # bars and positions, no notes
+    with torch.no_grad():
+        logits, _, maps = model(content, torch.randn(1, 16, 8), torch.tensor([[1, 3, 10]]), return_attn=True)
+    assert torch.isfinite(logits).all() and (maps.copy_prob == 0).all()
+    torch.testing.assert_close(logits.exp().sum(-1), torch.ones(1, 3))
+
+
+def test_copy_model_trains_to_copy_a_pitch_it_cannot_guess():
+    """The target repeats the content's (random) pitch: only a copy can know it. A few steps of Adam on the
+    copy model beat the same budget without the copy head."""
+    def batch(g):
+        pitch = torch.randint(40, 52, (32,), generator=g)
+        content = torch.stack([torch.tensor([3, 10, 0, 0]) for _ in range(32)])
+        content[:, 2] = pitch
+        target = torch.stack([torch.tensor([1, 3, 10, 0]) for _ in range(32)])
+        target[:, 3] = pitch
+        return content, target
+
+    losses = {}
+    for copy in (False, True):
+        torch.manual_seed(0)
+        model = MusicStyleTransformer(ModelConfig.preset("debug", **{**COPY_GRID, "copy": copy}))
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        g = torch.Generator().manual_seed(0)
+        for _ in range(60):
+            content, target = batch(g)
+            _, loss = model(content, torch.zeros(32, 16, 4), target[:, :-1], target[:, 1:])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        content, target = batch(torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            logits, _ = model(content, torch.zeros(32, 16, 4), target[:, :-1])
+        losses[copy] = float(torch.nn.functional.cross_entropy(logits[:, 2], target[:, 3]))
+    assert losses[True] < 0.2 < losses[False]  # a guess among 12 pitches costs ~log(12) = 2.5
+
+
+def test_copy_config_needs_the_pitch_ids_and_old_configs_still_load():
+    with pytest.raises(ValueError, match="beat grid"):
+        ModelConfig.preset("debug", vocab_size=60, copy=True)
+    with pytest.raises(ValueError, match="Pitch token ids"):
+        ModelConfig.preset("debug", **{**COPY_GRID, "n_pitches": 0, "copy": True})
+    old = ModelConfig.preset("debug", vocab_size=60).to_dict()
+    for key in ("copy", "pitch_id", "n_pitches"):
+        del old[key]
+    assert ModelConfig.from_dict(old).copy is False  # configs saved before the copy head

@@ -184,6 +184,22 @@ def test_reference_upload_and_generated_target(model):
     assert _z(e.heatmap).size > 0
 
 
+def test_a_copy_model_adds_its_pointer_as_a_kind_and_plain_models_do_not(model):
+    from mstoolkit.model import ModelConfig
+
+    copy_model = debug_model(vocab_size=TOK.vocab_size, copy=True, **ModelConfig.beat_grid_from(TOK))
+    e = AttentionExplorer(model=copy_model, sample="bwv66.6", style="waltz", bars=1)
+    assert list(e.kind.options) == ["cross", "encoder self", "decoder self", "copy"]
+    assert "Probability of copying a content pitch" in e.status.value
+    e.kind.value = "copy"
+    pointer = e.maps["copy"][0][0]  # (T, S): one head
+    is_pitch = np.array([TOK.token_types[t] == "Pitch" for t in e.content.ids])
+    assert np.allclose(pointer.sum(-1), 1, atol=1e-5) and pointer[:, ~is_pitch].max() == 0
+    assert _z(e.heatmap).size > 0 and "copy" in e.heatmap.layout.title.text
+    e.set_model(model)  # no copy head: no copy view
+    assert "copy" not in e.kind.options and e.kind.value == "cross"
+
+
 def test_no_model_or_wrong_model_shows_a_message(model):
     e = AttentionExplorer(model=None, sample="bwv438", bars=1)
     assert "No model loaded" in e.status.value
