@@ -289,7 +289,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------- bench
 def cmd_bench(args: argparse.Namespace) -> None:
-    from mstoolkit.bench import format_table, run_bench
+    from mstoolkit.bench import GROUPS, format_style_table, format_table, run_bench
     from mstoolkit.data import build_stylebench, load_test_split
     from mstoolkit.train import TrainConfig, transfer_system
 
@@ -309,9 +309,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
             zero_style=args.zero_style)
     if not systems:
         systems = {"identity": "identity", "oracle": "oracle"}
-    results = {label: run_bench(system, split=args.split, limit=args.limit, bench=bench)
+    results = {label: run_bench(system, split=args.split, limit=args.limit, bench=bench, by_style=args.by_style)
                for label, system in systems.items()}
     print(format_table(results))
+    if args.by_style:
+        for label, scores in results.items():
+            for key, (_, by) in GROUPS.items():
+                print(f"\n{label} by {by}:\n")
+                print(format_style_table(scores[key], by=by, overall=scores))
     if args.json:
         report = {"split": args.split, "limit": args.limit, "temperature": args.temperature, "top_p": args.top_p,
                   "seed": args.seed, "stylebench": bench.config.to_dict(), "results": results}
@@ -440,7 +445,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    "(repeatable)")
     p.add_argument("--limit", type=int, help="score only the first N triplets")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="(default: test)")
-    p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--json", help="also write the scores to this JSON file (with --by-style: the tables by style)")
+    p.add_argument("--by-style", action="store_true", help="also print, per system, tables by target style and "
+                   "by source style")
     p.add_argument("--temperature", type=float, default=0.9, help="sampling temperature (default 0.9)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")

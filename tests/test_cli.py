@@ -110,6 +110,37 @@ def test_bench_prints_a_table_and_writes_json(run, corpus, tmp_path, capsys):
     results = json.loads(report.read_text())["results"]
     assert results["identity"]["n_triplets"] == results["run"]["n_triplets"] == 1
     assert results["identity"]["content_similarity"] == 1.0
+    # every run reports where the output notes went (shares of all output notes), printed and in the JSON
+    kinds = ("exact", "octave", "wrong_pitch", "timing", "other")
+    for kind in kinds:
+        assert any(line.startswith(f"| share_{kind} | ") for line in table), kind
+    for scores in results.values():
+        assert sum(scores[f"share_{k}"] for k in kinds) == pytest.approx(1.0) and scores["notes_output"] > 0
+    assert not any(line.endswith("by target style:") for line in table)  # no tables by style unasked
+
+
+def test_bench_by_style_prints_tables_by_target_and_source_style(corpus, tmp_path, capsys):
+    folder, cache = corpus
+    report = tmp_path / "bench.json"
+    assert main(["bench", "--baseline", "identity", "--baseline", "oracle", "--limit", "3", "--by-style",
+                 "--json", str(report), "--cache-dir", str(cache), "--data.corpus", str(folder), *DATA_FLAGS]) == 0
+    out = capsys.readouterr().out
+    results = json.loads(report.read_text())["results"]
+    headings = [line for line in out.splitlines() if line.endswith(" style:")]
+    assert headings == ["identity by target style:", "identity by source style:", "oracle by target style:",
+                        "oracle by source style:"]
+    oracle = results["oracle"]["by_target_style"]
+    assert sum(g["n_triplets"] for g in oracle.values()) == 3
+    header = ("| target style | n_triplets | style_accuracy | note_f1 | dtw_similarity | content_similarity | "
+              "share_exact | share_octave | share_wrong_pitch | share_timing | share_other |")
+    assert header in out and header.replace("target", "source") in out
+    for style, scores in oracle.items():  # the oracle is the target: every note exact, in every style
+        assert scores["note_f1"] == scores["share_exact"] == 1.0 and scores["share_wrong_pitch"] == 0.0
+        assert f"| {style} | {scores['n_triplets']} | " in out
+    assert out.count("| all | 3 | ") == 4  # each table ends with the system's overall row
+    identity = results["identity"]["by_source_style"]
+    assert sum(g["n_triplets"] for g in identity.values()) == 3
+    assert all(g["content_similarity"] == 1.0 for g in identity.values())  # identity copies the content
 
 
 # ------------------------------------------------------------------------------ errors
