@@ -319,3 +319,41 @@ def training_curves(history: Mapping[str, Sequence[float]], x_key: str = "step",
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=key), row=i, col=1)
     fig.update_xaxes(title=x_key, row=len(series) or 1, col=1)
     return _layout(fig, title, 180 * max(len(series), 1) + 60)
+
+
+# ----------------------------------------------------------------------------- error breakdown
+ERROR_LABELS = {"exact": "exact", "octave": "octave off", "wrong_pitch": "right onset, wrong pitch",
+                "timing": "right pitch, onset off", "other": "other"}
+ERROR_COLORS = {"exact": "#54A24B", "octave": "#72B7B2", "wrong_pitch": "#E45756", "timing": "#EECA3B",
+                "other": "#BAB0AC"}
+
+
+def error_breakdown_figure(breakdowns: Mapping[str, Mapping[str, int]], title: str | None = None) -> go.Figure:
+    """Stacked horizontal bars, one per output: the shares of its notes in each class of
+    :func:`mstoolkit.metrics.error_breakdown` (exact, octave, wrong pitch, timing, other).
+
+        >>> error_breakdown_figure({"model": error_breakdown(output, target)})  # doctest: +SKIP
+
+    ``breakdowns`` maps a label (e.g. ``"swing: model"``) to that output's counts; an output with
+    no notes gets an empty bar. The hover shows each class's note count.
+    """
+    from mstoolkit.metrics import ERROR_KINDS, error_shares
+
+    for label, counts in breakdowns.items():
+        missing = [k for k in ("n_output", "n_target", "missed", *ERROR_KINDS) if k not in counts]
+        if missing:
+            raise ValueError(f"breakdowns[{label!r}] is not an error_breakdown result: no {missing}")
+    labels = list(breakdowns)
+    shares = {label: error_shares(counts) for label, counts in breakdowns.items()}
+    fig = go.Figure()
+    for kind in ERROR_KINDS:
+        x = [0.0 if np.isnan(shares[label][kind]) else shares[label][kind] for label in labels]
+        counts = [breakdowns[label][kind] for label in labels]
+        fig.add_trace(go.Bar(
+            y=labels, x=x, orientation="h", name=ERROR_LABELS[kind], marker_color=ERROR_COLORS[kind],
+            text=[f"{v:.0%}" if v >= 0.05 else "" for v in x], textposition="inside", customdata=counts,
+            hovertemplate="%{y}: %{customdata} notes " + ERROR_LABELS[kind] + " (%{x:.1%})<extra></extra>"))
+    fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.25))
+    fig.update_xaxes(title="share of the output's notes", range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, 40 * len(labels) + 170)

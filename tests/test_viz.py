@@ -88,3 +88,17 @@ def test_training_curves_checks_lengths():
     assert isinstance(fig, go.Figure) and list(fig.data[0].y) == [3.0, 2.0, 1.5]
     with pytest.raises(ValueError, match="3 step values"):
         viz.training_curves({"step": [1, 2, 3], "loss": [1.0]})
+
+
+def test_error_breakdown_figure_stacks_the_shares_of_each_output():
+    counts = {"n_output": 4, "exact": 2, "octave": 0, "wrong_pitch": 1, "timing": 1, "other": 0,
+              "n_target": 3, "missed": 1}
+    empty = dict.fromkeys(counts, 0)
+    fig = viz.error_breakdown_figure({"model": counts, "silent": empty}, title="errors")
+    assert [t.name for t in fig.data] == ["exact", "octave off", "right onset, wrong pitch",
+                                          "right pitch, onset off", "other"]
+    assert [list(t.x) for t in fig.data] == [[0.5, 0.0], [0.0, 0.0], [0.25, 0.0], [0.25, 0.0], [0.0, 0.0]]
+    assert list(fig.data[0].y) == ["model", "silent"] and list(fig.data[2].customdata) == [1, 0]
+    assert fig.layout.barmode == "stack" and fig.layout.title.text == "errors"
+    with pytest.raises(ValueError, match="not an error_breakdown result"):
+        viz.error_breakdown_figure({"model": {"exact": 1}})
