@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 import mstoolkit.generate  # noqa: E402
-from mstoolkit import audio  # noqa: E402
+from mstoolkit import audio, metrics  # noqa: E402
 from mstoolkit.piece import Note, Piece, TempoChange, load_piece, sample_paths  # noqa: E402
 from mstoolkit.styles import list_styles, render_style  # noqa: E402
 from mstoolkit.train import LATEST_NAME  # noqa: E402
@@ -143,6 +143,13 @@ def test_studio_generates_and_fills_rolls_audio_and_scores(studio):
     assert studio.metrics["swing_ratio_error"] is not None  # a swing target
     assert studio.predicted_style in list_styles() and studio.metrics["style_correct"] in (0.0, 1.0)
     assert "note F1" in studio.score_box.value and ERROR not in studio.status.value
+    # the error breakdown of the piece at hand, against the same target
+    assert studio.breakdown == metrics.error_breakdown(result, studio.target)
+    assert studio.baseline_breakdown == metrics.error_breakdown(studio.content, studio.target)
+    b = studio.breakdown
+    assert "right onset, wrong pitch" in studio.score_box.value
+    assert f"{b['wrong_pitch']} of {b['n_output']}" in studio.score_box.value
+    assert f"{b['missed']} of {b['n_target']}" in studio.score_box.value
     assert "bwv66.6" in studio.status.value and "swing" in studio.status.value
 
 
@@ -174,6 +181,7 @@ def test_studio_corpus_content_and_reference_uploads(studio, tmp_path):
     assert studio.generate() is not None and studio.target is None
     assert studio.reference.notes == reference.notes
     assert "note_f1" not in studio.metrics and 0 <= studio.metrics["style_profile_similarity"] <= 1
+    assert studio.breakdown == {} and "wrong pitch" not in studio.score_box.value  # no target, no breakdown
     assert "no ground truth" in studio.score_box.value and "target" not in studio.audios
     audio.save_wav(tmp_path / "ref.wav", audio.render(reference))
     studio.reference_upload.value = _upload((tmp_path / "ref.wav").read_bytes(), "ref.wav")

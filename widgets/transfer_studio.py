@@ -38,6 +38,15 @@ SCORE_ROWS = (
     ("swing_ratio_error", "swing-ratio error", "lower"),
     ("polyphony", "notes sounding at once", ""),
 )
+# (class, label, better) rows of the error breakdown (metrics.error_breakdown), shown as note counts
+BREAKDOWN_ROWS = (
+    ("exact", "output notes exact (pitch and onset)", "higher"),
+    ("octave", "output notes an octave off", "lower"),
+    ("wrong_pitch", "output notes at a right onset, wrong pitch", "lower"),
+    ("timing", "output notes of right pitch, onset off (<= 1 beat)", "lower"),
+    ("other", "other output notes", "lower"),
+    ("missed", "target notes missed", "lower"),
+)
 CSS = """<style>
 .mst-studio .widget-label, .mst-studio .widget-readout, .mst-studio .widget-toggle-buttons button,
 .mst-studio select, .mst-studio input, .mst-studio .widget-html-content {font-size: 15px;}
@@ -81,7 +90,9 @@ class TransferStudio(w.VBox):
     (the generated Piece), ``figures`` (``"content"``/``"result"`` piano-roll FigureWidgets),
     ``audios`` (``"content"``, ``"result"``, ``"target"``, ``"reference"``: IPython Audio),
     ``metrics`` (scores of the result), ``baseline_metrics`` (the content copied unchanged),
-    ``predicted_style``, ``seconds`` (generation time) and ``status`` (messages).
+    ``breakdown`` and ``baseline_breakdown`` (:func:`~mstoolkit.metrics.error_breakdown` of each
+    against the target; empty without one), ``predicted_style``, ``seconds`` (generation time) and
+    ``status`` (messages).
     """
 
     def __init__(self, model: str | os.PathLike | MusicStyleTransformer | None = "demo", *,
@@ -98,6 +109,8 @@ class TransferStudio(w.VBox):
         self.result: Piece | None = None
         self.metrics: dict[str, Any] = {}
         self.baseline_metrics: dict[str, Any] = {}
+        self.breakdown: dict[str, int] = {}
+        self.baseline_breakdown: dict[str, int] = {}
         self.predicted_style: str | None = None
         self.seconds: float | None = None
         self.audios: dict[str, Any] = {}
@@ -325,7 +338,11 @@ class TransferStudio(w.VBox):
         if style is not None:  # a ground truth exists: every measure
             self.metrics = metrics.score_pair(result, self.target, content, self.reference, style=style)
             self.baseline_metrics = metrics.score_pair(content, self.target, content, self.reference, style=style)
+            self.breakdown = metrics.error_breakdown(result, self.target)
+            self.baseline_breakdown = metrics.error_breakdown(content, self.target)
         else:
+            self.breakdown, self.baseline_breakdown = {}, {}
+
             def partial(piece: Piece) -> dict[str, Any]:
                 scores = {"content_similarity": metrics.content_similarity(piece, content), **metrics.descriptors(piece)}
                 if isinstance(self.reference, Piece):
@@ -348,6 +365,13 @@ class TransferStudio(w.VBox):
             if self.metrics.get(key) is not None:
                 base = self.baseline_metrics.get(key)
                 rows.append((label, f"{self.metrics[key]:.3f}", "" if base is None else f"{base:.3f}", better))
+        if self.breakdown:  # where the result's notes went wrong, as "12 of 40 (30%)"
+            def cell(counts: dict[str, int], kind: str) -> str:
+                whole, share = counts["n_target" if kind == "missed" else "n_output"], metrics.error_shares(counts)[kind]
+                return f"{counts[kind]} of {whole}" + (f" ({share:.0%})" if whole else "")
+
+            rows += [(label, cell(self.breakdown, kind), cell(self.baseline_breakdown, kind), better)
+                     for kind, label, better in BREAKDOWN_ROWS]
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
         note = ("the target is the content rendered by the style's rule (StyleBench's ground truth)" if style
                 else "an uploaded reference has no ground truth: only content and profile measures")
