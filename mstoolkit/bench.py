@@ -5,7 +5,8 @@
 
 A system is ``"identity"`` (output = the content, unchanged), ``"oracle"`` (output = the target,
 i.e. the style renderer itself) or any callable
-``system(content, reference, reference_mel, style_b) -> Piece``. Every triplet's output is scored
+``system(content, reference, reference_mel, style_b) -> Piece``, such as a model wrapped by
+:func:`transfer_system`. Every triplet's output is scored
 with :func:`mstoolkit.metrics.score_pair`; style accuracy comes from a :class:`StyleClassifier`
 trained on the train split's windows rendered in every style (cached with the build). Besides the
 means, a run reports where the output notes went wrong (:func:`mstoolkit.metrics.error_breakdown`,
@@ -84,6 +85,34 @@ def style_classifier(bench: StyleBench, *, progress: bool = True) -> tuple[Style
     info = {"test_accuracy": accuracy, "n_train": len(train) * len(styles), "n_test": len(test_pairs)}
     info_path.write_text(json.dumps(info))
     return classifier, accuracy
+
+
+def transfer_system(model: Any, tokenizer: Any, *, temperature: float = 0.9, top_p: float | None = 0.95,
+                    top_k: int | None = None, seed: int | None = 0, zero_style: bool = False) -> System:
+    """A model as a system :func:`run_bench` scores: ``(content, reference, reference_mel, style_b) ->
+    Piece`` by :func:`mstoolkit.generate.transfer` (triplet ``i`` sampled with seed ``seed + i``).
+    ``zero_style`` replaces the style vector by zeros (the "does it use the reference?" ablation).
+
+        >>> run_bench(transfer_system(model, tokenizer, temperature=0.9), limit=20)  # doctest: +SKIP
+    """
+    import torch
+
+    from mstoolkit.generate import transfer
+
+    calls = iter(range(1 << 62))
+
+    def system(content, reference, reference_mel, style_b):
+        i = next(calls)
+        hook = model.style_encoder.register_forward_hook(lambda m, a, out: torch.zeros_like(out)) if zero_style else None
+        try:
+            return transfer(model, tokenizer, content, reference_mel, temperature=temperature, top_p=top_p,
+                            top_k=top_k, seed=None if seed is None else seed + i)
+        finally:
+            if hook is not None:
+                hook.remove()
+
+    system.__name__ = "model"
+    return system
 
 
 def _output(system: Union[str, System], bench: StyleBench, t: Triplet) -> Piece:

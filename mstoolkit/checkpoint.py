@@ -6,16 +6,32 @@ the file), shipped checkpoints by name, the in-memory ``"debug"`` model, and CPU
     >>> model = load_pretrained("demo")                           # shipped: data_samples/checkpoints/demo/
     >>> small = quantize_int8(model)                              # CPU inference, Linear layers in int8
     >>> model, tokenizer, folder = load_with_tokenizer("runs/swing")  # a run folder: its latest checkpoint
+    >>> history = read_log("runs/swing")                          # the run's log.jsonl, as lists per key
 
 A checkpoint directory holds ``config.json`` (``{"format": "mstoolkit.MusicStyleTransformer",
 "version": 1, "dtype": "float32", "config": {...ModelConfig...}}``) and ``model.safetensors``.
 Anything wrong in either file (bad JSON, unknown config fields, a truncated or non-safetensors
 file, missing or unexpected tensors, wrong shapes) raises ValueError naming the file and the reason.
+
+A training run folder (written by :class:`mstoolkit.train.Trainer`; its layout lives here, so that
+opening a trained model never imports the trainer)::
+
+    runs/swing/
+        train_config.json        TRAIN_CONFIG_NAME: the run's TrainConfig
+        log.jsonl                LOG_NAME: one JSON record per logged step (STEP_KEYS) or validation
+        latest                   LATEST_NAME: the name of the newest checkpoint folder
+        step_000400/             a checkpoint: config.json, model.safetensors, tokenizer.json
+                                 (TOKENIZER_NAME), train_config.json, train_state.pt (STATE_NAME)
+
+Files are written atomically (:func:`write_text_atomic`; checkpoint folders are renamed into place),
+so a run killed at any moment leaves the previous checkpoint and ``latest`` intact; the temporaries a
+killed run leaves behind are named ``.tmp-*`` (:func:`remove_stale_temporaries`).
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -27,6 +43,10 @@ from mstoolkit.model import ModelConfig, MusicStyleTransformer
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
 FORMAT, VERSION = "mstoolkit.MusicStyleTransformer", 1
 SHIPPED_DIR: Path | None = None  # where shipped checkpoints live; None: the package's (mstoolkit.shipped)
+# the run-folder layout (see the module docstring)
+STATE_NAME, TRAIN_CONFIG_NAME, TOKENIZER_NAME, LATEST_NAME = "train_state.pt", "train_config.json", "tokenizer.json", "latest"
+LOG_NAME = "log.jsonl"
+STEP_KEYS = ("step", "loss", "style_loss", "lr", "grad_norm", "tokens_per_s", "epoch")  # a training step's log record
 
 
 def shipped_dir() -> Path:
@@ -117,7 +137,6 @@ def load_with_tokenizer(model: str | os.PathLike | MusicStyleTransformer, tokeni
         >>> model, tokenizer, folder = load_with_tokenizer("demo")
     """
     from mstoolkit.tokenizer import RemiTokenizer
-    from mstoolkit.train import TOKENIZER_NAME, latest_checkpoint  # train imports this module
 
     folder = None
     if isinstance(model, MusicStyleTransformer):
@@ -206,3 +225,72 @@ def state_size_bytes(model: nn.Module) -> int:
         elif isinstance(value, tuple):  # packed params of quantized Linear: (weight, bias)
             total += sum(t.numel() * t.element_size() for t in value if isinstance(t, torch.Tensor))
     return total
+
+
+# ----------------------------------------------------------------------------- run folders
+def latest_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint folder of ``path``: a ``step_*`` folder itself, or the one a run folder's
+    ``latest`` file names. ValueError if there is none."""
+    path = Path(path)
+    if (path / STATE_NAME).is_file():
+        return path
+    pointer = path / LATEST_NAME
+    if pointer.is_file():
+        folder = path / pointer.read_text().strip()
+        if (folder / STATE_NAME).is_file():
+            return folder
+        raise ValueError(f"{pointer} names {folder.name}, which is missing or incomplete")
+    raise ValueError(f"{path}: holds no checkpoint (no {LATEST_NAME} file and no {STATE_NAME})")
+
+
+def read_log(folder: str | os.PathLike) -> dict[str, list]:
+    """The history a run folder's ``log.jsonl`` holds, shaped like ``Trainer.history``: one list per
+    :data:`STEP_KEYS` key (the logged training steps; a key a record lacks reads None), and
+    ``"eval_step"``, ``"val_loss"`` plus any other ``val_*`` score (the validations). ValueError if
+    the folder has no log or a line is not JSON.
+
+        >>> history = read_log(resolve("demo"))
+        >>> history["step"][:3], len(history["step"]) == len(history["grad_norm"])
+        ([1, 2, 3], True)
+        >>> history["eval_step"][:2]
+        [500, 1000]
+    """
+    path = Path(folder) / LOG_NAME
+    if not path.is_file():
+        raise ValueError(f"{path}: no training log here")
+    history: dict[str, list] = {**{k: [] for k in STEP_KEYS}, "eval_step": [], "val_loss": []}
+    evals = 0
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}, line {number}: not JSON ({err})") from err
+        if "loss" in record:  # a training step
+            for key in STEP_KEYS:
+                history[key].append(record.get(key))
+        else:  # a validation: val_loss and/or generated-transfer scores
+            history["eval_step"].append(record["step"])
+            for key in {"val_loss", *(k for k in record if k.startswith("val_"))}:
+                history.setdefault(key, [None] * evals).append(record.get(key))
+            evals += 1
+            for key in history:  # a score missing from this record (but seen before) reads None
+                if key.startswith("val_") and len(history[key]) < evals:
+                    history[key].append(None)
+    return history
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete the half-written files and checkpoint folders (``.tmp-*``) a killed run left in ``out``."""
+    for tmp in out.glob(".tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place: a reader (or a run killed
+    mid-write) sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -141,7 +141,8 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, str]:
 def cmd_train(args: argparse.Namespace) -> None:
     import signal
 
-    from mstoolkit.train import LATEST_NAME, TRAIN_CONFIG_NAME, TrainConfig, Trainer, latest_checkpoint
+    from mstoolkit.checkpoint import LATEST_NAME, TRAIN_CONFIG_NAME, latest_checkpoint
+    from mstoolkit.train import TrainConfig, Trainer
 
     overrides = _config_overrides(args)
     run_config = Path(args.out or TrainConfig.preset("tiny").out) / TRAIN_CONFIG_NAME
@@ -289,9 +290,9 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------- bench
 def cmd_bench(args: argparse.Namespace) -> None:
-    from mstoolkit.bench import GROUPS, format_style_table, format_table, run_bench
+    from mstoolkit.bench import GROUPS, format_style_table, format_table, run_bench, transfer_system
     from mstoolkit.data import build_stylebench, load_test_split
-    from mstoolkit.train import TrainConfig, transfer_system
+    from mstoolkit.train import TrainConfig
 
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit: expected a number of triplets >= 1, got {args.limit}")

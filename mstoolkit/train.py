@@ -50,6 +50,10 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from mstoolkit.bench import run_bench, transfer_system
+from mstoolkit.checkpoint import (LATEST_NAME, LOG_NAME, STATE_NAME, STEP_KEYS, TOKENIZER_NAME,  # noqa: F401
+                                  TRAIN_CONFIG_NAME, WEIGHTS_NAME, latest_checkpoint, read_config, read_weights,
+                                  remove_stale_temporaries, save_pretrained, write_text_atomic)
 from mstoolkit.data import StyleBench, StyleBenchConfig, StyleBenchDataset, build_stylebench, collate
 from mstoolkit.losses import style_contrastive_loss, token_cross_entropy
 from mstoolkit.model import PRESETS, ModelConfig, MusicStyleTransformer
@@ -57,9 +61,6 @@ from mstoolkit.tokenizer import RemiTokenizer
 
 DECAYS = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-STATE_NAME, TRAIN_CONFIG_NAME, TOKENIZER_NAME, LATEST_NAME = "train_state.pt", "train_config.json", "tokenizer.json", "latest"
-LOG_NAME = "log.jsonl"
-STEP_KEYS = ("step", "loss", "style_loss", "lr", "grad_norm", "tokens_per_s", "epoch")  # history, per step
 
 # Training sizes per model preset (fields not named keep the TrainConfig defaults, the `tiny` values).
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
@@ -227,7 +228,7 @@ class TrainConfig:
         path = Path(path)
         text = (_yaml().safe_dump(self.to_dict(), sort_keys=False) if path.suffix in (".yaml", ".yml")
                 else json.dumps(self.to_dict(), indent=2) + "\n")
-        _write_text_atomic(path, text)
+        write_text_atomic(path, text)
         return path
 
     @classmethod
@@ -682,7 +683,7 @@ class Trainer:
         self._stop.clear()
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            _remove_stale_temporaries(self.out)
+            remove_stale_temporaries(self.out)
             if self.step == 0 and not self.history["step"]:
                 cfg.save(self.out / TRAIN_CONFIG_NAME)
                 (self.out / LOG_NAME).write_text("")
@@ -806,8 +807,6 @@ class Trainer:
         return metrics
 
     def _bench_scores(self, limit: int) -> dict[str, float]:
-        from mstoolkit.bench import run_bench
-
         system = transfer_system(self.model, self.tokenizer, temperature=self.config.eval_temperature,
                                  seed=self.config.seed)
         scores = run_bench(system, split="val", limit=limit, bench=self.bench, progress=False)
@@ -828,8 +827,6 @@ class Trainer:
             dist.all_gather_object(rngs, rng)
         path = None
         if self.is_main:
-            from mstoolkit.checkpoint import save_pretrained
-
             name = f"step_{self.step:06d}"
             tmp = self.out / f".tmp-{name}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -847,7 +844,7 @@ class Trainer:
                 os.replace(path, old)
                 shutil.rmtree(old)
             os.replace(tmp, path)
-            _write_text_atomic(self.out / LATEST_NAME, name + "\n")
+            write_text_atomic(self.out / LATEST_NAME, name + "\n")
             self._prune_checkpoints()
             self.last_checkpoint = path
         self._checkpointed_step = self.step
@@ -859,8 +856,6 @@ class Trainer:
     def load_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
         """Restore weights, optimizer, scaler, RNG, data position and history from ``path`` (a
         ``step_*`` folder or a run folder; default: ``latest`` of this run). All ranks must call."""
-        from mstoolkit.checkpoint import WEIGHTS_NAME, read_config, read_weights
-
         folder = latest_checkpoint(path if path is not None else self.out)
         saved = read_config(folder / "config.json")
         if saved != self.model.config:
@@ -988,62 +983,4 @@ class Trainer:
                  for i, s in enumerate(self.history["eval_step"])]
         records = sorted(steps + evals, key=lambda r: (r["step"], "val_loss" in r))
         self.out.mkdir(parents=True, exist_ok=True)
-        _write_text_atomic(self.out / LOG_NAME, "".join(json.dumps(r) + "\n" for r in records))
-
-
-# ----------------------------------------------------------------------------- run folders
-def latest_checkpoint(path: str | os.PathLike) -> Path:
-    """The checkpoint folder of ``path``: a ``step_*`` folder itself, or the one a run folder's
-    ``latest`` file names. ValueError if there is none."""
-    path = Path(path)
-    if (path / STATE_NAME).is_file():
-        return path
-    pointer = path / LATEST_NAME
-    if pointer.is_file():
-        folder = path / pointer.read_text().strip()
-        if (folder / STATE_NAME).is_file():
-            return folder
-        raise ValueError(f"{pointer} names {folder.name}, which is missing or incomplete")
-    raise ValueError(f"{path}: holds no checkpoint (no {LATEST_NAME} file and no {STATE_NAME})")
-
-
-def _remove_stale_temporaries(out: Path) -> None:
-    """Delete half-written checkpoint folders left by a killed run."""
-    for tmp in out.glob(".tmp-*"):
-        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-# ----------------------------------------------------------------------------- a model as a bench system
-def transfer_system(model: MusicStyleTransformer, tokenizer: Any, *, temperature: float = 0.9,
-                    top_p: float | None = 0.95, top_k: int | None = None, seed: int | None = 0,
-                    zero_style: bool = False) -> Callable:
-    """The callable :func:`mstoolkit.bench.run_bench` scores: ``(content, reference, reference_mel,
-    style_b) -> Piece`` by :func:`mstoolkit.generate.transfer` (triplet ``i`` sampled with seed
-    ``seed + i``). ``zero_style`` replaces the style vector by zeros (the "does it use the
-    reference?" ablation).
-
-        >>> run_bench(transfer_system(model, tokenizer, temperature=0.9), limit=20)  # doctest: +SKIP
-    """
-    from mstoolkit.generate import transfer
-
-    calls = iter(range(1 << 62))
-
-    def system(content, reference, reference_mel, style_b):
-        i = next(calls)
-        hook = model.style_encoder.register_forward_hook(lambda m, a, out: torch.zeros_like(out)) if zero_style else None
-        try:
-            return transfer(model, tokenizer, content, reference_mel, temperature=temperature, top_p=top_p,
-                            top_k=top_k, seed=None if seed is None else seed + i)
-        finally:
-            if hook is not None:
-                hook.remove()
-
-    system.__name__ = "model"
-    return system
+        write_text_atomic(self.out / LOG_NAME, "".join(json.dumps(r) + "\n" for r in records))

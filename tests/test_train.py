@@ -22,8 +22,8 @@ from mstoolkit.checkpoint import load_pretrained
 from mstoolkit.data import StyleBenchDataset, build_stylebench
 from mstoolkit.piece import Note, Piece, TempoChange, TimeSignature
 from pieces import make_piece as shared_make_piece
-from mstoolkit.train import (LATEST_NAME, NonFiniteLossError, DataOrder, SeededItems, TrainConfig, Trainer,
-                             get_lr, latest_checkpoint)
+from mstoolkit.checkpoint import LATEST_NAME, latest_checkpoint, read_log
+from mstoolkit.train import NonFiniteLossError, DataOrder, SeededItems, TrainConfig, Trainer, get_lr
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLES = ("straight", "swing", "waltz")
@@ -174,6 +174,20 @@ def test_training_lowers_the_loss_and_writes_loadable_checkpoints(reference_run)
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]
     assert [r["val_loss"] for r in log if "val_loss" in r] == history["val_loss"]
+    assert read_log(out) == history  # the library's reader gives back every key the trainer logged
+
+
+def test_read_log_names_what_is_wrong(tmp_path):
+    with pytest.raises(ValueError, match="no training log here"):
+        read_log(tmp_path)
+    (tmp_path / "log.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 1, "val_loss": 1.5, "val_note_f1": 0.5}\n'
+                                        '{"step": 2, "val_loss": 1.0}\n')
+    history = read_log(tmp_path)
+    assert history["loss"] == [2.0] and history["grad_norm"] == [None]  # a key the record lacks reads None
+    assert history["eval_step"] == [1, 2] and history["val_note_f1"] == [0.5, None]
+    (tmp_path / "log.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
+    with pytest.raises(ValueError, match="line 2: not JSON"):
+        read_log(tmp_path)
 
 
 def test_a_run_folder_opens_as_its_latest_checkpoint_with_its_tokenizer(reference_run, tmp_path):

@@ -14,9 +14,9 @@ import mstoolkit.generate  # noqa: E402
 from mstoolkit import audio, metrics  # noqa: E402
 from mstoolkit.piece import Note, Piece, TempoChange, load_piece, sample_paths  # noqa: E402
 from mstoolkit.styles import list_styles, render_style  # noqa: E402
-from mstoolkit.train import LATEST_NAME  # noqa: E402
+from mstoolkit.checkpoint import LATEST_NAME, read_log  # noqa: E402
 from mstoolkit.widgets import TrainingDashboard, TransferStudio  # noqa: E402
-from mstoolkit.widgets.training_dashboard import parse_settings, read_log  # noqa: E402
+from mstoolkit.widgets.training_dashboard import parse_settings  # noqa: E402
 from test_train import tiny_corpus, train_config  # noqa: E402
 
 ERROR = "color:#b00020"
@@ -62,7 +62,7 @@ def test_dashboard_trains_in_a_thread_and_fills_curves_progress_and_audio(corpus
     assert (out / LATEST_NAME).read_text().strip() == "step_000006"
     assert not dash.start_button.disabled and dash.stop_button.disabled
     assert len(dash.static_figure().data) == 3
-    logged = read_log(out)
+    logged = read_log(out)  # the run folder's log, as the library reads it
     assert logged["step"] == [1, 2, 3, 4, 5, 6] and logged["eval_step"] == [3, 6]
     assert logged["loss"] == pytest.approx(trainer.history["loss"])
 

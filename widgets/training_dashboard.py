@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from mstoolkit import audio, viz
 from mstoolkit.piece import Piece, load_piece, sample_paths, samples_dir
 from mstoolkit.styles import list_styles, render_style
-from mstoolkit.train import LOG_NAME, TrainConfig, Trainer
+from mstoolkit.train import TrainConfig, Trainer
 
 from ._common import show_message
 
@@ -42,31 +42,6 @@ def samples_config(preset: str = "debug", **overrides: Any) -> TrainConfig:
     settings = {"max_steps": 60, "warmup_steps": 5, "eval_every": 20, "ckpt_every": 0, "eval_samples": 8,
                 "out": tempfile.mkdtemp(prefix="mstoolkit-train-")}
     return TrainConfig.preset(preset, data=data, **{**settings, **overrides})
-
-
-def read_log(folder: str | Path) -> dict[str, list]:
-    """The history of a run folder's ``log.jsonl`` as ``{"step": [...], "loss": [...], ...}``
-    (training steps) plus ``"eval_step"``/``"val_loss"`` (validations); ValueError if there is none.
-
-        >>> viz.training_curves({k: h[k] for k in ("step", "loss", "lr")})   # h = read_log("runs/tiny")
-    """
-    import json
-
-    path = Path(folder) / LOG_NAME
-    if not path.is_file():
-        raise ValueError(f"{path}: no training log here")
-    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "tokens_per_s": [], "eval_step": [], "val_loss": []}
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        if "loss" in record:  # a training step
-            for key in ("step", "loss", "lr", "tokens_per_s"):
-                history[key].append(record.get(key))
-        elif "val_loss" in record:
-            history["eval_step"].append(record["step"])
-            history["val_loss"].append(record["val_loss"])
-    return history
 
 
 def parse_settings(text: str) -> dict[str, str]:
