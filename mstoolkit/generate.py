@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from mstoolkit.config import UserError
 from mstoolkit.model import MusicStyleTransformer
 
 BOS, EOS = 1, 2  # the tokenizer contract: PAD = 0 (model.config.pad_id), BOS = 1, EOS = 2
@@ -114,13 +115,13 @@ class Decoder:
         B, S = self.content.shape
         max_new_tokens = min(1024, cfg.max_len - 1) if max_new_tokens is None else max_new_tokens
         if not 1 <= max_new_tokens < cfg.max_len:
-            raise ValueError(f"max_new_tokens: expected 1..{cfg.max_len - 1} (model max_len - 1), got {max_new_tokens}")
+            raise UserError(f"max_new_tokens: expected 1..{cfg.max_len - 1} (model max_len - 1), got {max_new_tokens}")
         if temperature < 0:
-            raise ValueError(f"temperature: must be >= 0 (0 = greedy), got {temperature}")
+            raise UserError(f"temperature: must be >= 0 (0 = greedy), got {temperature}")
         if top_k is not None and top_k < 1 or top_p is not None and not 0 < top_p <= 1:
-            raise ValueError(f"top_k must be >= 1 and top_p in (0, 1], got top_k={top_k}, top_p={top_p}")
+            raise UserError(f"top_k must be >= 1 and top_p in (0, 1], got top_k={top_k}, top_p={top_p}")
         if max_bars is not None and (max_bars < 1 or not bar_ids):
-            raise ValueError(f"max_bars={max_bars}: needs max_bars >= 1 and the bar token ids (bar_ids)")
+            raise UserError(f"max_bars={max_bars}: needs max_bars >= 1 and the bar token ids (bar_ids)")
         self.max_new_tokens, self.use_cache, self.generator = max_new_tokens, use_cache, generator
         self.temperature, self.top_k, self.top_p, self.max_bars = temperature, top_k, top_p, max_bars
         self.bar_ids = [int(b) for b in bar_ids]
@@ -189,6 +190,31 @@ class Decoder:
         if self.grammar is not None:
             self.state.fill_(int(self.grammar.start_state))
         self.n = 0  # tokens generated so far (host-side count)
+
+    @torch.no_grad()
+    def snapshot(self) -> tuple:
+        """A copy of the decoding state (step state, output, KV cache, style memory) for :meth:`restore`:
+        what lets a live stream go back to a beat and continue it in another style (``mstoolkit.live``).
+        Model-agnostic: it copies every tensor the cache object holds, whatever the model puts there."""
+        return self.n, (self.memory, self.memory_mask), [t.clone() for t in self._state_tensors()]
+
+    @torch.no_grad()
+    def restore(self, snapshot: tuple) -> None:
+        """Put back a :meth:`snapshot` in place (same buffers, so a captured CUDA graph stays valid)."""
+        self.n, (self.memory, self.memory_mask), saved = snapshot
+        for tensor, value in zip(self._state_tensors(), saved, strict=True):
+            tensor.copy_(value)
+
+    def _state_tensors(self) -> list[torch.Tensor]:
+        tensors = [self.token, self.pos, self.out, self.finished, self.bars]
+        if self.grammar is not None:
+            tensors.append(self.state)
+        for value in vars(self.cache).values():  # tensors and per-layer lists of tensors
+            if isinstance(value, torch.Tensor):
+                tensors.append(value)
+            elif isinstance(value, (list, tuple)):
+                tensors += [v for v in value if isinstance(v, torch.Tensor)]
+        return tensors
 
     @torch.no_grad()
     def step(self) -> None:
@@ -458,11 +484,11 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
 
     cfg = model.config
     if tokenizer.vocab_size != cfg.vocab_size:
-        raise ValueError(f"transfer: tokenizer vocab_size {tokenizer.vocab_size} != model vocab_size {cfg.vocab_size}")
+        raise UserError(f"transfer: tokenizer vocab_size {tokenizer.vocab_size} != model vocab_size {cfg.vocab_size}")
     if window_bars is not None and window_bars < 1:
-        raise ValueError(f"transfer: window_bars must be >= 1 or None, got {window_bars}")
+        raise UserError(f"transfer: window_bars must be >= 1 or None, got {window_bars}")
     if max_bars is not None and max_bars < 1:
-        raise ValueError(f"transfer: max_bars must be >= 1 or None, got {max_bars}")
+        raise UserError(f"transfer: max_bars must be >= 1 or None, got {max_bars}")
     piece = tokenizer.quantize(load_piece(content))
     if content_style is not None:
         from mstoolkit.styles import render_style
@@ -476,7 +502,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     ids = [tokenizer.encode(window) for window in windows]
     longest = max(len(row) for row in ids)
     if longest > cfg.max_len:
-        raise ValueError(f"transfer: a window of the content is {longest} tokens, over the model's max_len "
+        raise UserError(f"transfer: a window of the content is {longest} tokens, over the model's max_len "
                          f"{cfg.max_len}; use a smaller window_bars")
     mel = reference_mel(reference, n_mels=cfg.n_mels)
     bar_ids = [i for i, kind in enumerate(tokenizer.token_types) if kind == "Bar"]
@@ -517,7 +543,7 @@ def reference_mel(reference: Any, n_mels: int = 128) -> np.ndarray:
         return audio.mel(array, n_mels=n_mels)
     if array.ndim == 2 and array.shape[0] == n_mels:
         return array.astype(np.float32)
-    raise ValueError(f"reference: expected a Piece, a path, mono audio (samples,) or a mel ({n_mels}, frames), "
+    raise UserError(f"reference: expected a Piece, a path, mono audio (samples,) or a mel ({n_mels}, frames), "
                      f"got an array of shape {array.shape}")
 
 
