@@ -102,14 +102,25 @@ def lab_settings(folder: Path) -> Path:
 def start_jupyterlab(root: Path, work: Path, token: str, env: dict[str, str]) -> tuple[Server, str]:
     """JupyterLab serving ``root`` on a free loopback port, with its config, runtime, settings and
     workspaces in ``work`` (nothing of the user's own Jupyter set-up is read). Returns (server, base URL)."""
+    return _start_jupyter("jupyterlab", "LabApp", root, work, token, env, ["--LabApp.extension_manager=readonly"])
+
+
+def start_notebook7(root: Path, work: Path, token: str, env: dict[str, str]) -> tuple[Server, str]:
+    """Jupyter Notebook 7 (the ``notebook`` package: one document per tab, built from JupyterLab's
+    components) serving ``root``, set up as :func:`start_jupyterlab`. Returns (server, base URL)."""
+    return _start_jupyter("notebook", "JupyterNotebookApp", root, work, token, env)
+
+
+def _start_jupyter(module: str, app: str, root: Path, work: Path, token: str, env: dict[str, str],
+                   extra: Sequence[str] = ()) -> tuple[Server, str]:
     port = free_port()
     env = dict(env, JUPYTER_CONFIG_DIR=str(work / "config"), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
                JUPYTER_DATA_DIR=str(work / "data"))
-    argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+    argv = [sys.executable, "-m", module, "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={lab_settings(work / 'settings')}",
-            f"--LabApp.workspaces_dir={work / 'workspaces'}", "--LabApp.extension_manager=readonly"]
-    server = Server(argv, work / "jupyterlab.log", env=env, cwd=root)
+            f"--ServerApp.root_dir={root}", f"--{app}.user_settings_dir={lab_settings(work / 'settings')}",
+            f"--{app}.workspaces_dir={work / 'workspaces'}", *extra]
+    server = Server(argv, work / f"{module}.log", env=env, cwd=root)
     base = f"http://127.0.0.1:{port}"
     server.wait_http(f"{base}/api/status?token={token}")
     return server, base
