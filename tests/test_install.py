@@ -52,16 +52,16 @@ def test_without_the_package_a_checkout_is_used_and_else_the_error_says_reinstal
 
 
 def test_package_data_names_every_shipped_file():
-    """What pyproject's package-data globs pick from data_samples/ is everything there but its modules
-    (which ship as modules), so nothing added to the folder is left out of the wheel."""
+    """What pyproject's package-data globs pick from data_samples/ and widgets/ is everything there but
+    their modules (which ship as modules), so nothing added to those folders is left out of the wheel."""
     tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert config["package-dir"]["mstoolkit.data_samples"] == "data_samples"
     assert "mstoolkit.data_samples" in config["packages"]
-    folder = ROOT / "data_samples"
-    picked = {p for pattern in config["package-data"]["mstoolkit.data_samples"] for p in folder.glob(pattern)}
-    present = {p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".py"}
-    assert present == picked
+    for package, folder in (("mstoolkit.data_samples", ROOT / "data_samples"), ("mstoolkit.widgets", ROOT / "widgets")):
+        picked = {p for pattern in config["package-data"].get(package, []) for p in folder.glob(pattern)}
+        present = {p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".py"}
+        assert present == picked, f"files of {folder.name}/ that the wheel would leave out: {sorted(present - picked)}"
 
 
 def test_cli_version_and_the_shipped_manifest_by_name(capsys):
