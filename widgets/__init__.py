@@ -17,6 +17,7 @@ _MODULES = {  # public name -> module in this package
     "AttentionExplorer": "attention_explorer",
     "GramExplorer": "gram_explorer",
     "TransferStudio": "transfer_studio",
+    "LiveSwitch": "live_switch",
 }
 
 __all__ = list(_MODULES)
