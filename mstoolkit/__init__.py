@@ -3,13 +3,14 @@
     >>> import mstoolkit
     >>> piece = mstoolkit.load_piece(mstoolkit.sample_paths()["bwv66.6"])   # doctest: +SKIP
 
-Only light modules are imported here (the stdlib-only `piece` and numpy-only `tokenizer`), so
-``import mstoolkit`` is fast; audio, data, model and training live in their own modules.
+Only light modules are imported here (the stdlib-only `piece` and `config`, the numpy-only
+`tokenizer`), so ``import mstoolkit`` is fast; audio, data, model and training live in their own modules.
 """
+from mstoolkit.config import UserError
 from mstoolkit.piece import (TICKS_PER_QUARTER, MidiError, Note, Piece, TempoChange, TimeSignature, load_piece,
                              sample_paths, samples_dir)
 from mstoolkit.tokenizer import RemiTokenizer, TokenizerConfig
 
 __version__ = "0.1.0"
 __all__ = ["MidiError", "Note", "Piece", "TempoChange", "TimeSignature", "TICKS_PER_QUARTER", "load_piece",
-           "sample_paths", "samples_dir", "RemiTokenizer", "TokenizerConfig"]
+           "sample_paths", "samples_dir", "RemiTokenizer", "TokenizerConfig", "UserError"]

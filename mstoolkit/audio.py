@@ -35,6 +35,7 @@ import numpy as np
 import pretty_midi
 import torch
 
+from mstoolkit.config import UserError
 from mstoolkit.piece import Piece
 
 SAMPLE_RATE = 22050
@@ -79,7 +80,7 @@ def render(
         raise ValueError(f"render: unknown backend {backend!r}; choose 'auto' or one of {BACKENDS}")
     sf2 = os.fspath(soundfont) if soundfont is not None else default_soundfont()
     if not os.path.isfile(sf2):
-        raise ValueError(f"render: soundfont {sf2!r} is not a file")
+        raise UserError(f"render: soundfont {sf2!r} is not a file")
     n_samples = int(round((piece.duration_seconds + tail) * sample_rate))
     if not piece.notes:
         return np.zeros(n_samples, dtype=np.float32)
@@ -319,13 +320,13 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise ValueError(f"load_audio: {path!r} is not a file")
+        raise UserError(f"load_audio: {path!r} is not a file")
     try:
         with warnings.catch_warnings():  # librosa warns before trying audioread on non-soundfile input
             warnings.simplefilter("ignore")
             audio, _ = librosa.load(path, sr=sample_rate, mono=True)
     except Exception as err:  # soundfile and audioread raise assorted types for unreadable files
-        raise ValueError(f"load_audio: cannot read {path!r} as audio: {type(err).__name__}: {err}") from err
+        raise UserError(f"load_audio: cannot read {path!r} as audio: {type(err).__name__}: {err}") from err
     if audio.size == 0:
-        raise ValueError(f"load_audio: {path!r} contains no audio samples")
+        raise UserError(f"load_audio: {path!r} contains no audio samples")
     return audio.astype(np.float32)

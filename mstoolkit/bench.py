@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
+from mstoolkit.config import UserError
 from mstoolkit.data import (
     StyleBench, StyleBenchConfig, Triplet, _code_fingerprint, _piece_sha, _sha, build_stylebench, load_test_split,
 )
@@ -159,15 +160,15 @@ def run_bench(
     from mstoolkit.metrics import score_pair
 
     if isinstance(system, str) and system not in BASELINES:
-        raise ValueError(f"system must be one of {BASELINES} or a callable, got {system!r}")
+        raise UserError(f"system must be one of {BASELINES} or a callable, got {system!r}")
     if bench is None:
         bench = (load_test_split(manifest, cache_dir, progress=progress) if manifest is not None
                  else build_stylebench(config, cache_dir, progress=progress))
     if split not in bench.triplets:
-        raise ValueError(f"split must be one of {sorted(bench.triplets)}, got {split!r}")
+        raise UserError(f"split must be one of {sorted(bench.triplets)}, got {split!r}")
     triplets = bench.triplets[split][:limit]
     if not triplets:
-        raise ValueError(f"the {split} split has no triplets to score")
+        raise UserError(f"the {split} split has no triplets to score")
     classifier, classifier_accuracy = style_classifier(bench, progress=progress)
     rows: list[dict[str, float | None]] = []
     name = system if isinstance(system, str) else getattr(system, "__name__", "system")

@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from mstoolkit.config import UserError
 from mstoolkit.model import ModelConfig, MusicStyleTransformer
 
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
@@ -109,16 +110,16 @@ def load_pretrained(path_or_name: str | os.PathLike, *, device: str | torch.devi
     weights = directory / WEIGHTS_NAME
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise ValueError(f"{weights}: tensors do not match the model in {CONFIG_NAME}: "
+        raise UserError(f"{weights}: tensors do not match the model in {CONFIG_NAME}: "
                          f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
                          f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
              for k, v in expected.items() if state[k].shape != v.shape]
     if wrong:
-        raise ValueError(f"{weights}: tensor shapes do not match the model in {CONFIG_NAME}: {wrong[:5]}")
+        raise UserError(f"{weights}: tensor shapes do not match the model in {CONFIG_NAME}: {wrong[:5]}")
     not_float = [k for k, v in state.items() if not v.is_floating_point()]
     if not_float:
-        raise ValueError(f"{weights}: expected floating-point tensors, got {not_float[:5]}")
+        raise UserError(f"{weights}: expected floating-point tensors, got {not_float[:5]}")
     model.load_state_dict(state)
     return model.to(device=device, dtype=dtype or torch.float32).eval()
 
@@ -156,7 +157,7 @@ def load_with_tokenizer(model: str | os.PathLike | MusicStyleTransformer, tokeni
         tokenizer = RemiTokenizer.load(saved) if saved is not None and saved.is_file() else RemiTokenizer()
     if tokenizer.vocab_size != loaded.config.vocab_size:
         where = f"{folder}: " if folder is not None else ""
-        raise ValueError(f"{where}the tokenizer has {tokenizer.vocab_size} tokens but the model expects "
+        raise UserError(f"{where}the tokenizer has {tokenizer.vocab_size} tokens but the model expects "
                          f"{loaded.config.vocab_size}: use the tokenizer the model was trained with")
     return loaded.eval(), tokenizer, folder
 
@@ -164,19 +165,19 @@ def load_with_tokenizer(model: str | os.PathLike | MusicStyleTransformer, tokeni
 def read_config(path: Path) -> ModelConfig:
     """The :class:`ModelConfig` of a ``config.json``; ValueError naming the file on any problem."""
     if not path.is_file():
-        raise ValueError(f"{path}: missing (a checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME})")
+        raise UserError(f"{path}: missing (a checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME})")
     try:
         meta = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from err
+        raise UserError(f"{path}: not valid JSON ({err})") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("config"), dict):
-        raise ValueError(f"{path}: not an mstoolkit model config (expected format {FORMAT!r} and a 'config' object)")
+        raise UserError(f"{path}: not an mstoolkit model config (expected format {FORMAT!r} and a 'config' object)")
     if meta.get("version") != VERSION:
-        raise ValueError(f"{path}: config version {meta.get('version')!r}, this mstoolkit reads version {VERSION}")
+        raise UserError(f"{path}: config version {meta.get('version')!r}, this mstoolkit reads version {VERSION}")
     try:
         return ModelConfig.from_dict(meta["config"])
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: invalid model config: {err}") from err
+        raise UserError(f"{path}: invalid model config: {err}") from err
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -184,11 +185,11 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     if not path.is_file():
-        raise ValueError(f"{path}: missing (a checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME})")
+        raise UserError(f"{path}: missing (a checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME})")
     try:
         return load_file(str(path))
     except Exception as err:  # safetensors raises its own error types for truncated or foreign files
-        raise ValueError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from err
+        raise UserError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from err
 
 
 def debug_model(**overrides) -> MusicStyleTransformer:
@@ -239,8 +240,8 @@ def latest_checkpoint(path: str | os.PathLike) -> Path:
         folder = path / pointer.read_text().strip()
         if (folder / STATE_NAME).is_file():
             return folder
-        raise ValueError(f"{pointer} names {folder.name}, which is missing or incomplete")
-    raise ValueError(f"{path}: holds no checkpoint (no {LATEST_NAME} file and no {STATE_NAME})")
+        raise UserError(f"{pointer} names {folder.name}, which is missing or incomplete")
+    raise UserError(f"{path}: holds no checkpoint (no {LATEST_NAME} file and no {STATE_NAME})")
 
 
 def read_log(folder: str | os.PathLike) -> dict[str, list]:
@@ -257,7 +258,7 @@ def read_log(folder: str | os.PathLike) -> dict[str, list]:
     """
     path = Path(folder) / LOG_NAME
     if not path.is_file():
-        raise ValueError(f"{path}: no training log here")
+        raise UserError(f"{path}: no training log here")
     history: dict[str, list] = {**{k: [] for k in STEP_KEYS}, "eval_step": [], "val_loss": []}
     evals = 0
     for number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -266,7 +267,7 @@ def read_log(folder: str | os.PathLike) -> dict[str, list]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}, line {number}: not JSON ({err})") from err
+            raise UserError(f"{path}, line {number}: not JSON ({err})") from err
         if "loss" in record:  # a training step
             for key in STEP_KEYS:
                 history[key].append(record.get(key))

@@ -18,9 +18,23 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from mstoolkit.config import UserError
 
-class CliError(Exception):
-    """A user mistake: printed as one line, exit status 2, no traceback."""
+
+class CliError(UserError):
+    """A user mistake found by the command itself: printed as one line, exit status 2, no traceback."""
+
+
+# What main() prints as one line (exit status 2): the user's mistakes. UserError is what the library
+# raises when what it was given is wrong (a config key or value, a checkpoint or manifest file, an
+# argument out of range); MidiError a file that is not MIDI; the OSErrors a path that is missing or
+# unusable; FloatingPointError the trainer's stop when the loss turns NaN (NonFiniteLossError, whose
+# message says what to try). Any other exception keeps its traceback: it is a bug to be seen.
+def _user_mistakes() -> tuple[type[BaseException], ...]:
+    from mstoolkit.piece import MidiError
+
+    return (UserError, MidiError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+            FloatingPointError)
 
 
 def _existing_file(value: str) -> Path:
@@ -167,7 +181,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.resume:
         try:
             latest_checkpoint(out)  # fails at once when there is nothing to resume
-        except ValueError as err:
+        except UserError as err:
             raise CliError(f"--resume: {err}") from None
     elif (out / LATEST_NAME).exists():
         raise CliError(f"{out} already holds a training run; add --resume to continue it, or choose another --out")
@@ -486,11 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:
         _unknown_arguments(parser, args, extra)
-    from mstoolkit.piece import MidiError
-
     try:
         args.func(args)
-    except (CliError, MidiError, ValueError, FileNotFoundError, FloatingPointError) as exc:
+    except _user_mistakes() as exc:
         print(f"mstoolkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from mstoolkit.config import UserError, from_dict
 from mstoolkit.piece import Note, Piece, TempoChange, TimeSignature
 
 DATA_VERSION = 1  # bump when the cached piece format or the conversion changes
@@ -166,7 +167,7 @@ def _music21_items(query: str) -> list[tuple[str, Path, str | None]]:
         names = sorted(n for n in by_name if n.lower() == q or n.lower().startswith(q + "/"))
     if not names:
         top = sorted({n.split("/")[0] for n in by_name})
-        raise ValueError(
+        raise UserError(
             f"music21 corpus has nothing for query {query!r}; use 'bach/chorales', a composer or "
             f"collection ({', '.join(top)}), a corpus path such as 'beethoven/opus18no1', "
             "or an existing folder of MIDI files"
@@ -224,7 +225,7 @@ def music21_corpus(
     import music21
 
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1 or None, got {limit}")
+        raise UserError(f"limit must be >= 1 or None, got {limit}")
     items = _music21_items(query)
     root = _cache_root(cache_dir) / "pieces"
     pieces: list[Piece] = []
@@ -241,7 +242,7 @@ def music21_corpus(
 
 def _non_empty(pieces: list[Piece], source: str) -> list[Piece]:
     if not pieces:
-        raise ValueError(f"{source}: no readable pieces (every item was skipped, see the warnings)")
+        raise UserError(f"{source}: no readable pieces (every item was skipped, see the warnings)")
     return pieces
 
 
@@ -268,10 +269,10 @@ def midi_folder(
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
-        raise ValueError(f"midi_folder: {folder} is not a folder")
+        raise UserError(f"midi_folder: {folder} is not a folder")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in _MIDI_SUFFIXES and p.is_file())
     if not files:
-        raise ValueError(f"midi_folder: no .mid/.midi files under {folder}")
+        raise UserError(f"midi_folder: no .mid/.midi files under {folder}")
     root = _cache_root(cache_dir) / "pieces"
     pieces: list[Piece] = []
     for file in _progress(files[:limit] if limit else files, f"MIDI {folder.name}", progress):
@@ -314,7 +315,7 @@ def cut_windows(
         [0, 4]
     """
     if n_bars < 1:
-        raise ValueError(f"n_bars must be >= 1, got {n_bars}")
+        raise UserError(f"n_bars must be >= 1, got {n_bars}")
     n_total = len(piece.bar_starts()) if piece.notes else 0
     windows: list[tuple[int, Piece]] = []
     for first in range(0, n_total - n_bars + 1, n_bars):
@@ -346,7 +347,7 @@ def split_of(piece_name: str, seed: int = 0, fractions: Sequence[float] = (0.8, 
         True
     """
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise UserError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
     u = _unit_interval("split", seed, piece_name)
     return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
 
@@ -382,20 +383,17 @@ class StyleBenchConfig:
         self.split_fractions = tuple(self.split_fractions)
         split_of("", 0, self.split_fractions)  # validates the fractions
         if min(self.window_bars, self.triplets_per_window, self.eval_triplets_per_window) < 1:
-            raise ValueError("window_bars, triplets_per_window and eval_triplets_per_window must be >= 1")
+            raise UserError("window_bars, triplets_per_window and eval_triplets_per_window must be >= 1")
         if self.max_transpose < 0:
-            raise ValueError(f"max_transpose must be >= 0, got {self.max_transpose}")
+            raise UserError(f"max_transpose must be >= 0, got {self.max_transpose}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "StyleBenchConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown StyleBenchConfig fields: {sorted(unknown)}")
-        return cls(**data)
+        """Inverse of :meth:`to_dict`; an unknown key raises UserError naming it (:func:`mstoolkit.config.from_dict`)."""
+        return from_dict(cls, data)
 
     def key(self) -> str:
         """A short hash naming this build's cache folder."""
@@ -582,9 +580,9 @@ def _resolve_styles(styles: Sequence[str] | None) -> tuple[str, ...]:
     chosen = tuple(known if styles is None else styles)
     unknown = [s for s in chosen if s not in known]
     if unknown:
-        raise ValueError(f"unknown styles {unknown}; registered styles: {known}")
+        raise UserError(f"unknown styles {unknown}; registered styles: {known}")
     if len(set(chosen)) < 2:
-        raise ValueError(f"StyleBench needs at least two distinct styles, got {list(chosen)}")
+        raise UserError(f"StyleBench needs at least two distinct styles, got {list(chosen)}")
     return chosen
 
 
@@ -609,7 +607,7 @@ def build_stylebench(
         pieces = load_corpus(config.corpus, config.limit, cache_dir=root, progress=progress)
     bad_names = sorted(n for n, count in collections.Counter(p.name for p in pieces).items() if count > 1 or not n)
     if bad_names:
-        raise ValueError(f"pieces need distinct, non-empty names; duplicated or empty: {bad_names}")
+        raise UserError(f"pieces need distinct, non-empty names; duplicated or empty: {bad_names}")
 
     windows: dict[str, Piece] = {}
     piece_splits: dict[str, str] = {}
@@ -624,7 +622,7 @@ def build_stylebench(
         ids = bench.window_ids(split)
         n_pieces = len({piece_of(w) for w in ids})
         if fraction > 0 and n_pieces < 2:
-            raise ValueError(
+            raise UserError(
                 f"the {split} split of {config.corpus!r} has windows from {n_pieces} piece(s) but needs 2 "
                 f"(references come from another piece); {len(pieces)} pieces in all, seed {config.seed}: "
                 "add pieces or change split_fractions/seed"
@@ -657,9 +655,9 @@ def load_test_split(
     try:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a readable StyleBench split manifest ({e})") from e
+        raise UserError(f"{path}: not a readable StyleBench split manifest ({e})") from e
     if manifest.get("format") != "mstoolkit.stylebench.split":
-        raise ValueError(f"{path}: not a StyleBench split manifest (format {manifest.get('format')!r})")
+        raise UserError(f"{path}: not a StyleBench split manifest (format {manifest.get('format')!r})")
     if manifest["stylebench_version"] != STYLEBENCH_VERSION or manifest["data_version"] != DATA_VERSION:
         warnings.warn(
             f"{path} was saved with StyleBench {manifest['stylebench_version']} / data {manifest['data_version']}, "
@@ -672,7 +670,7 @@ def load_test_split(
     changed = [w for w, info in manifest["windows"].items()
                if w not in bench.windows or _piece_sha(bench.windows[w]) != info["sha"]]
     if changed:
-        raise ValueError(f"{path}: {len(changed)} saved windows differ from the corpus now, e.g. {changed[:3]}")
+        raise UserError(f"{path}: {len(changed)} saved windows differ from the corpus now, e.g. {changed[:3]}")
     bench.triplets[manifest["split"]] = [Triplet(**t) for t in manifest["triplets"]]
     return bench
 
@@ -706,7 +704,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         reference_tokens: bool = False,
     ) -> None:
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise UserError(f"split must be one of {SPLITS}, got {split!r}")
         if tokenizer is None:
             from mstoolkit.tokenizer import RemiTokenizer
 
@@ -756,7 +754,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         while max(len(content_ids), len(target_ids)) > self.max_tokens:
             n_bars -= 1
             if n_bars == 0:
-                raise ValueError(f"window {name}: one bar needs more than max_tokens={self.max_tokens} tokens")
+                raise UserError(f"window {name}: one bar needs more than max_tokens={self.max_tokens} tokens")
             content_ids, target_ids = encode(content.slice_bars(0, n_bars)), encode(target.slice_bars(0, n_bars))
         return content_ids, target_ids
 

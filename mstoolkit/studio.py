@@ -16,6 +16,8 @@ import os
 import socket
 from pathlib import Path
 
+from mstoolkit.config import UserError
+
 APPS = Path(__file__).resolve().parent / "apps"
 APP_NOTEBOOK = APPS / "studio.ipynb"
 # A Jupyter data folder holding the Voila template "mstoolkit-studio" (Voila's "lab" template without
@@ -89,9 +91,9 @@ def serve(port: int | None = None, open_browser: bool = True, model: str = "demo
     if port is None:
         port = free_port()
     elif not 1 <= port <= 65535:
-        raise ValueError(f"--port {port}: expected a port number between 1 and 65535")
+        raise UserError(f"--port {port}: expected a port number between 1 and 65535")
     elif not port_is_free(port):
-        raise ValueError(f"--port {port}: the port is in use; choose another one or leave --port out")
+        raise UserError(f"--port {port}: the port is in use; choose another one or leave --port out")
     if Path(model).is_dir():
         model = str(Path(model).resolve())  # the app's kernel runs in another folder
     elif model != "debug":

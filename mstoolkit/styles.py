@@ -41,6 +41,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from mstoolkit.config import UserError
 from mstoolkit.piece import Note, Piece, TICKS_PER_QUARTER, TimeSignature
 
 Q = TICKS_PER_QUARTER  # 12 ticks per quarter note
@@ -665,7 +666,7 @@ def get_style(name: str) -> Style:
     try:
         return STYLES[name]
     except KeyError:
-        raise ValueError(f"unknown style {name!r}; known styles: {', '.join(STYLES)}") from None
+        raise UserError(f"unknown style {name!r}; known styles: {', '.join(STYLES)}") from None
 
 
 def render_style(piece: Piece, name: str, seed: int = 0, **params: Any) -> Piece:

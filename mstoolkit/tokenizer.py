@@ -56,6 +56,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from mstoolkit.config import UserError, from_dict
 from mstoolkit.piece import TICKS_PER_QUARTER, Note, Piece, TempoChange, TimeSignature
 
 PAD, BOS, EOS = 0, 1, 2
@@ -110,19 +111,19 @@ class TokenizerConfig:
         set_("time_signatures", tuple((int(n), int(d)) for n, d in self.time_signatures))
         low, high = self.pitch_range
         if not (len(self.pitch_range) == 2 and 0 <= low and high <= 127 and high - low >= 11):
-            raise ValueError(f"pitch_range {self.pitch_range} must lie in 0-127 and span at least an octave")
+            raise UserError(f"pitch_range {self.pitch_range} must lie in 0-127 and span at least an octave")
         if not self.velocities or list(self.velocities) != sorted(set(self.velocities)) \
                 or not 1 <= self.velocities[0] <= self.velocities[-1] <= 127:
-            raise ValueError(f"velocities {self.velocities} must be increasing values in 1-127")
+            raise UserError(f"velocities {self.velocities} must be increasing values in 1-127")
         if self.max_duration < 1:
-            raise ValueError(f"max_duration {self.max_duration} must be >= 1 tick")
+            raise UserError(f"max_duration {self.max_duration} must be >= 1 tick")
         if not self.tempos or list(self.tempos) != sorted(set(self.tempos)) or self.tempos[0] <= 0:
-            raise ValueError(f"tempos {self.tempos} must be increasing positive bpm values")
+            raise UserError(f"tempos {self.tempos} must be increasing positive bpm values")
         if not self.time_signatures or len(set(self.time_signatures)) != len(self.time_signatures):
-            raise ValueError("time_signatures must be a non-empty list of distinct (numerator, denominator)")
+            raise UserError("time_signatures must be a non-empty list of distinct (numerator, denominator)")
         for n, d in self.time_signatures:
             if n < 1 or d not in (1, 2, 4, 8, 16, 32) or bar_ticks(n, d).denominator != 1:
-                raise ValueError(f"time signature {n}/{d}: its bar is not a whole number of grid ticks")
+                raise UserError(f"time signature {n}/{d}: its bar is not a whole number of grid ticks")
 
     @property
     def positions_per_quarter(self) -> int:
@@ -139,10 +140,8 @@ class TokenizerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TokenizerConfig":
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"TokenizerConfig: unknown field(s) {sorted(unknown)}")
-        return cls(**data)
+        """Inverse of :meth:`to_dict`; an unknown key raises UserError naming it (:func:`mstoolkit.config.from_dict`)."""
+        return from_dict(cls, data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -152,9 +151,9 @@ class TokenizerConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ValueError(f"TokenizerConfig.from_json: not valid JSON ({err})") from None
+            raise UserError(f"TokenizerConfig.from_json: not valid JSON ({err})") from None
         if not isinstance(data, dict):
-            raise ValueError("TokenizerConfig.from_json: expected a JSON object")
+            raise UserError("TokenizerConfig.from_json: expected a JSON object")
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
@@ -339,9 +338,9 @@ class RemiTokenizer:
         try:
             data = json.loads(Path(path).read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not a tokenizer JSON file ({err})") from None
+            raise UserError(f"{path}: not a tokenizer JSON file ({err})") from None
         if not isinstance(data, dict) or data.get("tokenizer") != "mstoolkit.RemiTokenizer":
-            raise ValueError(f"{path}: not a saved mstoolkit.RemiTokenizer")
+            raise UserError(f"{path}: not a saved mstoolkit.RemiTokenizer")
         return cls(TokenizerConfig.from_dict(data["config"]))
 
     # ------------------------------------------------------------------ quantization rules

@@ -30,21 +30,18 @@ pointer is replaced; a run killed at any moment leaves the previous checkpoint i
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import os
 import shutil
 import threading
 import time
-import types
-import typing
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -54,6 +51,7 @@ from mstoolkit.bench import run_bench, transfer_system
 from mstoolkit.checkpoint import (LATEST_NAME, LOG_NAME, STATE_NAME, STEP_KEYS, TOKENIZER_NAME,  # noqa: F401
                                   TRAIN_CONFIG_NAME, WEIGHTS_NAME, latest_checkpoint, read_config, read_weights,
                                   remove_stale_temporaries, save_pretrained, write_text_atomic)
+from mstoolkit.config import UserError, coerce, field_types, from_dict, plain, split_overrides, unknown_key
 from mstoolkit.data import StyleBench, StyleBenchConfig, StyleBenchDataset, build_stylebench, collate
 from mstoolkit.losses import style_contrastive_loss, token_cross_entropy
 from mstoolkit.model import PRESETS, ModelConfig, MusicStyleTransformer
@@ -123,18 +121,18 @@ class TrainConfig:
         if isinstance(self.data, dict):
             self.data = _build_data_config(self.data)
         if not isinstance(self.data, StyleBenchConfig):
-            raise ValueError(f"TrainConfig.data: expected StyleBenchConfig fields, got {type(self.data).__name__}")
+            raise UserError(f"TrainConfig.data: expected StyleBenchConfig fields, got {type(self.data).__name__}")
         self.model = _model_overrides(self.model or {})
-        hints = _hints(TrainConfig)
+        hints = field_types(TrainConfig)
         for f in dataclasses.fields(self):
             if f.name not in ("data", "model"):
-                setattr(self, f.name, _coerce(f.name, hints[f.name], getattr(self, f.name)))
+                setattr(self, f.name, coerce(f.name, hints[f.name], getattr(self, f.name)))
         self._validate()
 
     def _validate(self) -> None:
         def check(ok: bool, key: str, expected: str) -> None:
             if not ok:
-                raise ValueError(f"TrainConfig.{key}: expected {expected}, got {getattr(self, key)!r}")
+                raise UserError(f"TrainConfig.{key}: expected {expected}, got {getattr(self, key)!r}")
 
         check(self.model_preset in PRESETS, "model_preset", f"one of {sorted(PRESETS)}")
         for key in ("max_tokens", "batch_size", "grad_accum", "max_steps", "keep_checkpoints", "log_every"):
@@ -165,7 +163,7 @@ class TrainConfig:
             2
         """
         if name not in TRAIN_PRESETS:
-            raise ValueError(f"unknown config preset {name!r}; choose one of {sorted(TRAIN_PRESETS)} or give a "
+            raise UserError(f"unknown config preset {name!r}; choose one of {sorted(TRAIN_PRESETS)} or give a "
                              ".yaml/.json file")
         return cls(**{"model_preset": name, "out": f"runs/{name}", **TRAIN_PRESETS[name], **overrides})
 
@@ -177,12 +175,12 @@ class TrainConfig:
             return ModelConfig.preset(self.model_preset, vocab_size=vocab_size,
                                       activation_checkpointing=self.activation_checkpointing, **grid, **self.model)
         except (TypeError, ValueError) as err:
-            raise ValueError(f"TrainConfig.model: {err}") from err
+            raise UserError(f"TrainConfig.model: {err}") from err
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["data"] = _plain(self.data.to_dict())
-        data["model"] = _plain(dict(self.model))
+        data["data"] = plain(self.data.to_dict())
+        data["model"] = plain(dict(self.model))
         return data
 
     @classmethod
@@ -190,7 +188,7 @@ class TrainConfig:
         """Inverse of :meth:`to_dict`; a ``model_preset`` key picks that preset's training defaults
         first (:meth:`preset`). Unknown keys raise ValueError naming them."""
         if not isinstance(data, dict):
-            raise ValueError(f"TrainConfig: expected a mapping of config keys, got {type(data).__name__}")
+            raise UserError(f"TrainConfig: expected a mapping of config keys, got {type(data).__name__}")
         base = cls.preset(str(data.get("model_preset", "tiny")))
         flat = {k: v for k, v in data.items() if k not in ("data", "model", "model_preset")}
         for key, value in (data.get("data") or {}).items():
@@ -206,21 +204,12 @@ class TrainConfig:
         keys and bad values raise ValueError naming the key.
         """
         top = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data, model = self.data.to_dict(), dict(self.model)
-        data_keys, model_keys = set(_hints(StyleBenchConfig)), set(_hints(ModelConfig)) - _SET_BY_TRAINER
-        valid = [k for k in top if k not in ("data", "model")] + [f"data.{k}" for k in data_keys] + \
-            [f"model.{k}" for k in model_keys]
-        for key, value in overrides.items():
-            key = key.replace("-", "_")
-            if key.startswith("data.") and key[5:] in data_keys:
-                data[key[5:]] = value
-            elif key.startswith("model.") and key[6:] in model_keys:
-                model[key[6:]] = value
-            elif key in top and key not in ("data", "model"):
-                top[key] = value
-            else:
-                raise ValueError(_unknown_key(key, valid))
-        top["data"], top["model"] = _build_data_config(data), model
+        sections = {"data": list(field_types(StyleBenchConfig)),
+                    "model": [k for k in field_types(ModelConfig) if k not in _SET_BY_TRAINER]}
+        changes, changed = split_overrides(overrides, [k for k in top if k not in sections], sections)
+        top.update(changes)
+        top["data"] = _build_data_config({**self.data.to_dict(), **changed["data"]})
+        top["model"] = {**self.model, **changed["model"]}
         return TrainConfig(**top)
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -236,42 +225,41 @@ class TrainConfig:
         """Read a ``.json``/``.yaml``/``.yml`` config; ValueError naming the file on any problem."""
         path = Path(path)
         if not path.is_file():
-            raise ValueError(f"{path}: no such config file")
+            raise UserError(f"{path}: no such config file")
         try:
             text = path.read_text()
             data = _yaml().safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
         except Exception as err:  # json and yaml raise their own parse errors
-            raise ValueError(f"{path}: not a readable {path.suffix or 'JSON'} config ({err})") from err
+            raise UserError(f"{path}: not a readable {path.suffix or 'JSON'} config ({err})") from err
         try:
             return cls.from_dict(data or {})
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from err
+        except UserError as err:
+            raise UserError(f"{path}: {err}") from err
 
     @staticmethod
     def keys() -> dict[str, Any]:
         """Every overridable key with its type (the CLI turns each into a ``--key`` flag)."""
-        keys = {k: v for k, v in _hints(TrainConfig).items() if k not in ("data", "model", "model_preset")}
-        keys.update({f"data.{k}": v for k, v in _hints(StyleBenchConfig).items()})
-        keys.update({f"model.{k}": v for k, v in _hints(ModelConfig).items() if k not in _SET_BY_TRAINER})
+        keys = {k: v for k, v in field_types(TrainConfig).items() if k not in ("data", "model", "model_preset")}
+        keys.update({f"data.{k}": v for k, v in field_types(StyleBenchConfig).items()})
+        keys.update({f"model.{k}": v for k, v in field_types(ModelConfig).items() if k not in _SET_BY_TRAINER})
         return keys
 
 
 def _build_data_config(data: dict[str, Any]) -> StyleBenchConfig:
-    hints = _hints(StyleBenchConfig)
-    unknown = sorted(set(data) - set(hints))
-    if unknown:
-        raise ValueError(_unknown_key(f"data.{unknown[0]}", [f"data.{k}" for k in hints]))
-    values = {k: _coerce(f"data.{k}", hints[k], v) for k, v in data.items()}
-    if values.get("styles") is not None:
+    """The StyleBenchConfig of ``TrainConfig.data``: values parsed by type, styles checked by name."""
+    try:
+        config = from_dict(StyleBenchConfig, data, parse=True, label="data")
+    except UserError:
+        raise
+    except (TypeError, ValueError) as err:  # StyleBenchConfig's own checks
+        raise UserError(f"TrainConfig.data: {err}") from err
+    if config.styles is not None:
         from mstoolkit.styles import list_styles
 
-        unknown = [name for name in values["styles"] if name not in list_styles()]
+        unknown = [name for name in config.styles if name not in list_styles()]
         if unknown:
-            raise ValueError(f"data.styles: unknown style(s) {unknown}; styles: {', '.join(list_styles())}")
-    try:
-        return StyleBenchConfig(**values)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"TrainConfig.data: {err}") from err
+            raise UserError(f"data.styles: unknown style(s) {unknown}; styles: {', '.join(list_styles())}")
+    return config
 
 
 # ModelConfig fields that come from the tokenizer or a TrainConfig flag, never from ``model.<field>``.
@@ -280,103 +268,14 @@ _SET_BY_TRAINER = {"vocab_size", "activation_checkpointing", "bar_id", "position
 
 def _model_overrides(model: dict[str, Any]) -> dict[str, Any]:
     """ModelConfig overrides, each parsed by its field type; the _SET_BY_TRAINER fields are not."""
-    hints = _hints(ModelConfig)
+    hints = field_types(ModelConfig)
     known = sorted(set(hints) - _SET_BY_TRAINER)
     if not isinstance(model, dict):
-        raise ValueError(f"TrainConfig.model: expected a mapping of ModelConfig fields, got {model!r}")
+        raise UserError(f"TrainConfig.model: expected a mapping of ModelConfig fields, got {model!r}")
     for key in model:
         if key not in known:
-            raise ValueError(_unknown_key(f"model.{key}", [f"model.{k}" for k in known]))
-    return {key: _coerce(f"model.{key}", hints[key], value) for key, value in model.items()}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _unknown_key(key: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see `mstoolkit train --help` for the keys"
-    return f"unknown config key {key!r}{hint}"
-
-
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
-
-
-def _coerce(key: str, tp: Any, value: Any) -> Any:
-    """``value`` (possibly a command-line string) as type ``tp``; ValueError naming ``key`` otherwise."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
-            return None
-        options = [a for a in args if a is not type(None)]
-        for option in options:
-            try:
-                return _coerce(key, option, value)
-            except ValueError:
-                continue
-        names = " or ".join(_type_name(a) for a in args)
-        raise ValueError(f"{key}: expected {names}, got {value!r}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
-            return value.lower() in _TRUE
-        raise ValueError(f"{key}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.replace("_", ""))
-            except ValueError:
-                pass
-        raise ValueError(f"{key}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ValueError(f"{key}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ValueError(f"{key}: expected a string, got {value!r}")
-    if origin is tuple:
-        items = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)):
-            raise ValueError(f"{key}: expected a comma-separated list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(key, args[0], v) for v in items)
-        if len(items) != len(args):
-            raise ValueError(f"{key}: expected {len(args)} values, got {value!r}")
-        return tuple(_coerce(key, a, v) for a, v in zip(args, items))
-    if origin is dict:
-        if isinstance(value, dict):
-            return dict(value)
-        raise ValueError(f"{key}: expected a mapping, got {value!r}")
-    raise ValueError(f"{key}: cannot parse a value of type {tp}")  # a field type this parser lacks
-
-
-def _type_name(tp: Any) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
-            type(None): "none"}.get(tp, "a comma-separated list" if typing.get_origin(tp) is tuple else str(tp))
-
-
-def _plain(value: Any) -> Any:
-    """Tuples -> lists (JSON/YAML friendly)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+            raise UserError(unknown_key(f"model.{key}", [f"model.{k}" for k in known]))
+    return {key: coerce(f"model.{key}", hints[key], value) for key, value in model.items()}
 
 
 def _yaml():
@@ -421,7 +320,7 @@ class DataOrder:
         self.n, self.batch_size, self.seed, self.rank, self.world_size = n, batch_size, seed, rank, world_size
         self.global_batch = batch_size * world_size
         if n < self.global_batch:
-            raise ValueError(f"the train split has {n} triplets, fewer than one micro-batch of batch_size "
+            raise UserError(f"the train split has {n} triplets, fewer than one micro-batch of batch_size "
                              f"{batch_size} x {world_size} process(es); lower batch_size or add pieces")
         self._perm: tuple[int, list[int]] | None = None
 
@@ -545,18 +444,18 @@ def _resolve_device(name: str, local_rank: int, distributed: bool) -> torch.devi
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"TrainConfig.device: {name!r} asked for, but CUDA is not available here")
+            raise UserError(f"TrainConfig.device: {name!r} asked for, but CUDA is not available here")
         if distributed and device.index is None:
             device = torch.device("cuda", local_rank)
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"TrainConfig.device: {name!r} asked for, but MPS is not available here")
+        raise UserError(f"TrainConfig.device: {name!r} asked for, but MPS is not available here")
     return device
 
 
 def _resolve_precision(name: str, device: torch.device) -> str:
     if name != "auto":
         if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ValueError("TrainConfig.precision: bf16 is not supported by this GPU; use fp16 or fp32")
+            raise UserError("TrainConfig.precision: bf16 is not supported by this GPU; use fp16 or fp32")
         return name
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -678,7 +577,7 @@ class Trainer:
 
         cfg = self.config
         if self.step == 0 and not self.history["step"] and (self.out / LATEST_NAME).exists():
-            raise ValueError(f"{self.out} already holds a training run; resume it (load_checkpoint(), or "
+            raise UserError(f"{self.out} already holds a training run; resume it (load_checkpoint(), or "
                              "`mstoolkit train --resume`) or choose another out folder")
         self._stop.clear()
         if self.is_main:
@@ -862,12 +761,12 @@ class Trainer:
             diff = {k: (v, getattr(self.model.config, k)) for k, v in saved.to_dict().items()
                     if k != "activation_checkpointing" and v != self.model.config.to_dict()[k]}
             if diff:
-                raise ValueError(f"{folder}: the checkpoint's model differs from this config "
+                raise UserError(f"{folder}: the checkpoint's model differs from this config "
                                  f"(saved vs now: {diff}); resume with the run's own config")
         try:
             state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
         except Exception as err:  # a truncated or foreign file
-            raise ValueError(f"{folder / STATE_NAME}: not a readable training state ({err})") from err
+            raise UserError(f"{folder / STATE_NAME}: not a readable training state ({err})") from err
         self.model.load_state_dict(read_weights(folder / WEIGHTS_NAME))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])

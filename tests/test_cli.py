@@ -1,5 +1,5 @@
 """Tests for the `mstoolkit` command: help, tokenize/render/info, train -> transfer -> bench on a tiny
-corpus with the debug model, and one-line errors (exit status 2) for wrong arguments."""
+corpus with the debug model, one-line errors (exit status 2) for wrong arguments, tracebacks for bugs."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mstoolkit.cli import main
-from mstoolkit.piece import Piece, sample_paths
+from mstoolkit.config import UserError
+from mstoolkit.piece import MidiError, Piece, sample_paths
 from test_train import tiny_corpus
 
 SAMPLE = sample_paths()["bwv66.6"]
@@ -165,6 +166,29 @@ def test_wrong_arguments_exit_2_with_one_clear_line(run, tmp_path, capsys):
     assert "--limit" in fails(["bench", "--limit", "0"], capsys)
     assert "invalid choice" in fails(["bench", "--baseline", "copy"], capsys)
     assert "no such file" in fails(["info", str(tmp_path / "missing.mid")], capsys)
+    # mistakes the library finds (UserError) are one line too
+    assert "window_bars" in fails(["train", "--data.window-bars", "0"], capsys)
+    assert "max_new_tokens: expected 1.." in fails(transfer + ["--style", "swing", "--max-new-tokens", "99999",
+                                                               "--bars", "1"], capsys)
+    assert "holds no checkpoint" in fails(["transfer", str(SAMPLE), "--style", "swing", "--checkpoint",
+                                           str(tmp_path), "--out", "o.mid"], capsys)
+
+
+@pytest.mark.parametrize("error, one_line", [(ValueError("a bug deep inside"), False),
+                                             (KeyError("another bug"), False),
+                                             (UserError("--style: a mistake the library found"), True),
+                                             (MidiError("x.mid: not a MIDI file"), True)])
+def test_user_mistakes_are_one_line_and_bugs_keep_their_traceback(error, one_line, monkeypatch, capsys):
+    """A ValueError that is not a UserError is a bug: main() lets it through (Python prints the traceback)."""
+    def load_piece(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("mstoolkit.piece.load_piece", load_piece)  # what `mstoolkit info` calls first
+    if one_line:
+        assert fails(["info", str(SAMPLE)], capsys) == f"mstoolkit info: error: {error}"
+    else:
+        with pytest.raises(type(error)):
+            main(["info", str(SAMPLE)])
 
 
 def test_print_config_shows_the_resolved_yaml(tmp_path, capsys):

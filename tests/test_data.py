@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mstoolkit import data
+from mstoolkit.config import UserError
 from mstoolkit.data import (
     StyleBenchConfig,
     StyleBenchDataset,
@@ -206,8 +207,8 @@ def test_build_is_deterministic_and_the_manifest_reproduces_the_test_split(bench
 
 def test_config_errors_and_json_round_trip():
     assert StyleBenchConfig.from_dict(json.loads(json.dumps(TINY.to_dict()))) == TINY
-    with pytest.raises(ValueError, match="unknown StyleBenchConfig fields"):
-        StyleBenchConfig.from_dict({"bars": 4})
+    with pytest.raises(UserError, match="StyleBenchConfig: unknown field 'window_bar'; did you mean window_bars"):
+        StyleBenchConfig.from_dict({"window_bar": 4})
     with pytest.raises(ValueError, match="unknown styles"):
         build_stylebench(StyleBenchConfig(styles=("swing", "polka")), pieces=PIECES)
     with pytest.raises(ValueError, match=r"split of 'tiny' has windows from [01] piece"):

@@ -23,7 +23,7 @@ LAYERS = (
     ("data", "viz"),
     ("checkpoint",),
     ("generate",),
-    ("bench",),
+    ("bench", "live"),
     ("train",),
     ("studio", "widgets/_common"),
     ("cli", "widgets", "widgets/*"),  # the widget modules

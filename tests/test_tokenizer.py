@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mstoolkit.tokenizer
+from mstoolkit.config import UserError
 from mstoolkit.piece import Note, Piece, TempoChange, TimeSignature
 from mstoolkit.tokenizer import BOS, EOS, PAD, Grammar, RemiTokenizer, TokenizerConfig, bar_ticks
 
@@ -91,7 +92,7 @@ def test_config_rejects_bad_values(kwargs, match):
 
 
 def test_config_from_json_errors():
-    with pytest.raises(ValueError, match="unknown field"):
+    with pytest.raises(UserError, match="TokenizerConfig: unknown field 'pitch_rnage'; did you mean pitch_range"):
         TokenizerConfig.from_json('{"pitch_rnage": [0, 127]}')
     with pytest.raises(ValueError, match="not valid JSON"):
         TokenizerConfig.from_json("{nope")

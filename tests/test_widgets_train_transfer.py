@@ -109,7 +109,7 @@ def test_dashboard_bad_config_shows_a_message_not_a_traceback(corpus, tmp_path):
     dash.settings.value = "data.corpus: /no/such/folder  # fails inside the training thread"
     dash.start()
     assert dash.wait(30)
-    assert "Training failed: ValueError" in dash.status.value and "/no/such/folder" in dash.status.value
+    assert "Training failed: music21 corpus has nothing" in dash.status.value and "/no/such/folder" in dash.status.value
     assert dash.error is not None and not dash.start_button.disabled
     missing = TrainingDashboard(str(tmp_path / "missing.yaml"))
     assert "Bad training config" in missing.status.value and "no such config file" in missing.status.value

@@ -18,6 +18,7 @@ import ipywidgets as w
 import plotly.graph_objects as go
 
 from mstoolkit import audio, viz
+from mstoolkit.config import UserError
 from mstoolkit.piece import Piece, load_piece, sample_paths, samples_dir
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.train import TrainConfig, Trainer
@@ -231,7 +232,8 @@ class TrainingDashboard(w.VBox):
             self.error = err
             hint = ("; tick 'Resume from the run folder' to continue it, or set another `out:`."
                     if "already holds a training run" in str(err) else "")
-            show_message(self.status, f"Training failed: {type(err).__name__}: {err}{hint}", error=True)
+            what = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"  # a bug names its type
+            show_message(self.status, f"Training failed: {what}{hint}", error=True)
         finally:
             self._set_buttons(running=False)
 
