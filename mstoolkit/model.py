@@ -460,17 +460,22 @@ class CopyHead(nn.Module):
 
         Computed in float32 (a mixture of probabilities). A row with no content pitch to copy generates.
         """
-        B, T, _ = hidden.shape
+        cfg = self.cfg
         scores = (self.query(hidden) @ keys.transpose(1, 2)).float() / math.sqrt(hidden.size(-1))  # (B, T, S)
         can_copy = torch.isfinite(bias).any(-1)  # (B, T)
         pointer = (scores + bias.float()).softmax(-1).nan_to_num(0.0)  # (B, T, S); all -inf rows -> 0
         gate = self.gate(hidden).float()[..., 0]  # (B, T)
         log_generate = torch.where(can_copy, F.logsigmoid(gate), 0.0)  # (B, T)
         log_copy = torch.where(can_copy, F.logsigmoid(-gate), float("-inf"))
-        copied = torch.zeros(B, T, logits.size(-1), device=logits.device)  # (B, T, V)
-        copied.scatter_add_(2, content_ids[:, None, :].expand(B, T, -1), pointer)  # pointer mass per token id
-        log_p = torch.logaddexp(log_generate[..., None] + logits.float().log_softmax(-1),
-                                log_copy[..., None] + copied.clamp_min(1e-30).log())  # (B, T, V)
+        # Pointer mass per pitch: a batched matmul with the content's one-hot pitches (the pointer is exactly
+        # 0 off the Pitch tokens, so what the clamp maps there never counts). Only the n_pitches Pitch columns
+        # of the output mix; the other tokens are just generated: log g + log_softmax.
+        pitch = (content_ids - cfg.pitch_id).clamp(0, cfg.n_pitches - 1)  # (B, S)
+        copied = pointer @ F.one_hot(pitch, cfg.n_pitches).float()  # (B, T, n_pitches)
+        log_p = log_generate[..., None] + logits.float().log_softmax(-1)  # (B, T, V)
+        low, high = cfg.pitch_id, cfg.pitch_id + cfg.n_pitches
+        pitches = torch.logaddexp(log_p[..., low:high], log_copy[..., None] + copied.clamp_min(1e-30).log())
+        log_p = torch.cat([log_p[..., :low], pitches, log_p[..., high:]], dim=-1)  # (B, T, V)
         return log_p, pointer, log_copy.exp()
 
 

@@ -411,6 +411,25 @@ def test_copy_head_puts_pointer_mass_only_on_content_pitches_and_maps_show_it():
     assert pointer[0, 0, 3, 2] + pointer[0, 0, 3, 3] > pointer[0, 0, 3, 5] + pointer[0, 0, 3, 8]
 
 
+def test_copy_head_computes_the_pointer_generator_mixture_by_its_definition():
+    """The fast path (one-hot matmul, mixing only the Pitch columns) equals the formula written out with a
+    scatter over the whole vocabulary, in value and in gradient."""
+    model = _copy_model(time_bias=True)
+    head = model.copy_head
+    torch.manual_seed(1)
+    B, T, S, C, V = 2, 5, 11, model.config.d_model, model.config.vocab_size
+    hidden, logits, memory = torch.randn(B, T, C, requires_grad=True), torch.randn(B, T, V), torch.randn(B, S, C)
+    content = torch.tensor([[3, 10, 40, 41, 16, 42, 3, 12, 43, 0, 0], [3, 10, 51, 51, 3, 14, 47, 0, 0, 0, 0]])
+    bias = head.bias(content, torch.randint(0, 100, (B, T)), torch.randint(0, 100, (B, S)))
+    log_p, pointer, copy_prob = head(hidden, logits, head.key(memory), bias, content)
+    copied = torch.zeros(B, T, V).scatter_add(2, content[:, None, :].expand(B, T, S), pointer)  # (B, T, V)
+    expected = (1 - copy_prob)[..., None] * logits.softmax(-1) + copy_prob[..., None] * copied
+    torch.testing.assert_close(log_p.exp(), expected)
+    (g1,) = torch.autograd.grad(log_p[:, :, 40:52].exp().sum() + log_p[:, :, 5].sum(), hidden, retain_graph=True)
+    (g2,) = torch.autograd.grad(expected[:, :, 40:52].sum() + expected[:, :, 5].log().sum(), hidden)
+    torch.testing.assert_close(g1, g2)
+
+
 def test_a_content_without_pitches_makes_the_copy_model_generate():
     model = _copy_model()
     content = torch.tensor([[3, 10, 3, 12]])  # bars and positions, no notes
