@@ -72,14 +72,6 @@ def test_cli_version_and_the_shipped_manifest_by_name(capsys):
     assert args.manifest == shipped.shipped_path("stylebench", "test_split_v1.json")
 
 
-def test_studio_without_voila_says_how_to_install_it(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "voila", None)  # `import voila` now raises ImportError
-    monkeypatch.setitem(sys.modules, "voila.app", None)
-    assert main(["studio", "--no-browser"]) == 2
-    err = capsys.readouterr().err
-    assert 'pip install "mstoolkit[studio]"' in err and err.count("\n") == 1
-
-
 def _source_copy(target: Path) -> Path:
     """The working tree without environments, caches and build outputs (a stale build/ folder in the
     repository could otherwise leak old files into the wheel)."""

@@ -75,7 +75,8 @@ def test_unknown_model_is_refused_before_a_server_starts(capsys):
 def test_missing_voila_says_how_to_install_it(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "voila.app", None)  # import voila.app now raises ImportError
     assert main(["studio", "--no-browser"]) == 2
-    assert "pip install voila" in capsys.readouterr().err
+    err = capsys.readouterr().err  # one line naming the extra that brings Voila
+    assert 'pip install "mstoolkit[studio]"' in err and err.count("\n") == 1
 
 
 def test_voila_arguments_serve_the_app_on_loopback_only():
