@@ -64,7 +64,9 @@ INTERACTIONS: dict[str, Interaction | None] = {
     "04_attention": Interaction("Head"),
     "05_style_gram": Interaction("Layer"),
     "06_transfer_and_listen": Interaction("Style", click="Generate"),
+    "07_live_switch": None,  # LiveSwitch is played by tests/test_browser_live.py (play, switches, no gaps)
 }
+CANVAS_WIDGETS = ("LiveSwitch",)  # widgets that draw on a canvas, not in a plotly figure
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -257,7 +259,8 @@ def _check_notebook_page(page, path: Path, report: dict) -> list[str]:
     if "mstoolkit.widgets" in code:
         if not any(w > 0 and h > 0 for w, h in widgets["views"]):
             problems.append("the notebook shows a widget but no widget view was drawn (blank output)")
-        if not any(f["widget"] and f["points"] and f["drawn"] for f in found):
+        if not any(f["widget"] and f["points"] and f["drawn"] for f in found) \
+                and not any(name in code for name in CANVAS_WIDGETS):
             problems.append("no figure inside a widget draws any data")
     if widgets["reprs"]:
         problems.append(f"widgets shown as text instead of views (widget JavaScript not loaded): {widgets['reprs']}")

@@ -225,8 +225,15 @@ function render({ model, el: host }) {
     expose();
   }
 
-  let frame = 0;
-  const loop = () => { draw(); frame = requestAnimationFrame(loop); };
+  // Draw at most ~20 frames a second, and only while playing (a software-rendered canvas at 60 fps
+  // would take CPU from the generation on a 2-core machine running kernel and browser together).
+  let frame = 0, lastDraw = 0, drawnIdle = false;
+  const loop = (ts) => {
+    const active = playing && !paused;
+    if ((active && ts - lastDraw > 50) || (!active && !drawnIdle)) { draw(); lastDraw = ts; drawnIdle = !active; }
+    if (active) drawnIdle = false;
+    frame = requestAnimationFrame(loop);
+  };
   frame = requestAnimationFrame(loop);
   const monitorTimer = setInterval(monitor, 20);
   const syncTimer = setInterval(() => {
@@ -252,7 +259,7 @@ function render({ model, el: host }) {
     const f = file.files && file.files[0];
     if (!f) return;
     const data = await f.arrayBuffer();
-    model.send({ type: "upload", name: f.name }, [data]);
+    model.send({ type: "upload", name: f.name }, undefined, [data]);
     file.value = "";
   });
   root.addEventListener("keydown", (e) => {
