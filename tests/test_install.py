@@ -72,6 +72,16 @@ def test_cli_version_and_the_shipped_manifest_by_name(capsys):
     assert args.manifest == shipped.shipped_path("stylebench", "test_split_v1.json")
 
 
+def test_the_model_class_is_a_lazy_top_level_name():
+    """`from mstoolkit import MusicStyleTransformer` (as the README's users write it) works, and a plain
+    `import mstoolkit` still does not load torch."""
+    code = ("import sys, mstoolkit; light = 'torch' not in sys.modules\n"
+            "from mstoolkit import MusicStyleTransformer\n"
+            "print(light, MusicStyleTransformer.__module__, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.split() == ["True", "mstoolkit.model", "True"]
+
+
 def _source_copy(target: Path) -> Path:
     """The working tree without environments, caches and build outputs (a stale build/ folder in the
     repository could otherwise leak old files into the wheel)."""
