@@ -80,7 +80,13 @@ def main() -> None:
     p.add_argument("--soak", type=float, default=0, help="seconds of music for the memory measurement")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    live = switches(args)
+    if args.switches:
+        report_switches(args, switches(args))
+    if args.soak:
+        report_soak(soak(args))
+
+
+def report_switches(args, live: LiveSession) -> None:
     s = live.summary()
     where = (torch.cuda.get_device_name() if args.device.startswith("cuda") else
              f"CPU ({platform.processor() or platform.machine()}, {args.threads} threads, load {os.getloadavg()[0]:.1f})")
@@ -98,12 +104,13 @@ def main() -> None:
     ready = [r["audio_ready_ms"] for r in live.switches]
     print(f"switches with audio ready <= 100 ms: {sum(r <= 100 for r in ready)} of {len(ready)}; "
           f"median of all: {statistics.median(ready):.1f} ms")
-    if args.soak:
-        r = soak(args)
-        print(f"\nmemory: {r['music_s']} s of music ({r['switches']} switches) in {r['wall_s']} s: RSS "
-              f"{r['rss_after_30s_mb']} MB after 30 s of music -> {r['rss_end_mb']} MB at the end "
-              f"(growth {r['rss_end_mb'] - r['rss_after_30s_mb']:+.1f} MB); generation threads left after stop: "
-              f"{r['threads_left']}")
+
+
+def report_soak(r: dict) -> None:
+    print(f"\nmemory: {r['music_s']} s of music ({r['switches']} switches) in {r['wall_s']} s: RSS "
+          f"{r['rss_after_30s_mb']} MB after 30 s of music -> {r['rss_end_mb']} MB at the end "
+          f"(growth {r['rss_end_mb'] - r['rss_after_30s_mb']:+.1f} MB); generation threads left after stop: "
+          f"{r['threads_left']}")
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def test_live_switch_plays_gaplessly_and_switches(lab):
                 page.wait_for_function(f"(e) => +e.dataset.switches > {before}", arg=root.element_handle(),
                                        timeout=20_000, polling=20)
                 page.wait_for_function(f"(e) => e.dataset.styleNow === '{style}'", arg=root.element_handle(),
-                                       timeout=10_000, polling=20)
+                                       timeout=30_000, polling=20)
                 d = _data(root)
                 report["switches"].append({"style": style, "by": how, "ready_ms": float(d["readyMs"]),
                                            "kernel_ready_ms": float(d["kernelReadyMs"]),
