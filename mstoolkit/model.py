@@ -96,6 +96,10 @@ class ModelConfig:
     # vocabulary or copied from one of the content's Pitch tokens, chosen by a pointer attention over them
     # (see CopyHead). The Pitch ids come from the tokenizer too (``beat_grid_from``).
     copy: bool = False
+    # ... and move the copied pitch by whole octaves, up to this many either way (0: copy it as it is). Styles
+    # re-voice: a stride bass drops an octave, a waltz lifts its chords; so a target pitch is often a content
+    # pitch 12 semitones away, which a plain copy cannot reach.
+    copy_octaves: int = 0
     pitch_id: int = -1  # id of Pitch_<lowest pitch>
     n_pitches: int = 0  # number of Pitch tokens (Pitch_k is pitch_id + k - lowest pitch)
 
@@ -128,6 +132,10 @@ class ModelConfig:
         elif self.time_bias or self.copy:
             raise ValueError(f"ModelConfig.{'time_bias' if self.time_bias else 'copy'} needs the beat grid (bar_id, "
                              "position_id, n_positions: ModelConfig.beat_grid_from(tokenizer))")
+        if not isinstance(self.copy_octaves, int) or not 0 <= self.copy_octaves <= 4:
+            raise ValueError(f"ModelConfig.copy_octaves: expected an int in 0..4, got {self.copy_octaves!r}")
+        if self.copy_octaves and not self.copy:
+            raise ValueError("ModelConfig.copy_octaves moves what the copy head copies: it needs copy=True")
         if self.copy and not (self.n_pitches > 0 and 0 <= self.pitch_id
                               and self.pitch_id + self.n_pitches <= self.vocab_size):
             raise ValueError(f"ModelConfig.copy needs the Pitch token ids inside the vocabulary ({self.vocab_size}): "
@@ -434,6 +442,10 @@ class CopyHead(nn.Module):
     decoder state. A style changes rhythm, register and texture, but most target pitches are content
     pitches: copying one is a choice among the few notes at hand, not among 128 pitches.
 
+    With ``copy_octaves = K`` the copied note may also move by ``o`` octaves, ``-K <= o <= K``, with a
+    probability ``m_o (B, T)`` from the decoder state (a softmax over the ``2K + 1`` moves, starting
+    near "stay"): the pitch ``p`` gets ``sum_o m_o * (pointer mass on pitch p - 12 o)``.
+
         >>> log_p, pointer, copy_prob = head(hidden, logits, keys, bias, content_ids)  # (B, T, V), (B, T, S), (B, T)
     """
 
@@ -444,6 +456,14 @@ class CopyHead(nn.Module):
         self.key = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.gate = nn.Linear(cfg.d_model, 1)  # logit of generating (vs copying)
         self.slope = nn.Parameter(torch.tensor(math.log(math.e - 1.0)))  # softplus(slope) = 1 per quarter note
+        self.octave = nn.Linear(cfg.d_model, 2 * cfg.copy_octaves + 1) if cfg.copy_octaves else None
+
+    def reset_octave_prior(self) -> None:
+        """Start the octave moves near "stay" (p ~ 0.9): a plain copy first, moves learned when they pay."""
+        if self.octave is not None:
+            with torch.no_grad():
+                self.octave.bias.zero_()
+                self.octave.bias[self.cfg.copy_octaves] = math.log(9.0 * 2 * self.cfg.copy_octaves)
 
     def bias(self, content_ids: torch.Tensor, t_query: torch.Tensor, t_content: torch.Tensor) -> torch.Tensor:
         """Additive pointer bias ``(B, T, S)``: the time term at content Pitch tokens, -inf elsewhere (incl.
@@ -472,11 +492,22 @@ class CopyHead(nn.Module):
         # of the output mix; the other tokens are just generated: log g + log_softmax.
         pitch = (content_ids - cfg.pitch_id).clamp(0, cfg.n_pitches - 1)  # (B, S)
         copied = pointer @ F.one_hot(pitch, cfg.n_pitches).float()  # (B, T, n_pitches)
+        if self.octave is not None:
+            copied = self._move_octaves(copied, self.octave(hidden).float().softmax(-1))
         log_p = log_generate[..., None] + logits.float().log_softmax(-1)  # (B, T, V)
         low, high = cfg.pitch_id, cfg.pitch_id + cfg.n_pitches
         pitches = torch.logaddexp(log_p[..., low:high], log_copy[..., None] + copied.clamp_min(1e-30).log())
         log_p = torch.cat([log_p[..., :low], pitches, log_p[..., high:]], dim=-1)  # (B, T, V)
         return log_p, pointer, log_copy.exp()
+
+    def _move_octaves(self, copied: torch.Tensor, moves: torch.Tensor) -> torch.Tensor:
+        """Pitch mass ``copied (B, T, P)`` moved by ``o`` octaves with probability ``moves[..., K + o]``
+        ``(B, T, 2K + 1)``; mass moved off the pitch range is dropped and the rest renormalised."""
+        K, P = self.cfg.copy_octaves, copied.size(-1)
+        padded = F.pad(copied, (12 * K, 12 * K))  # (B, T, P + 24K): room to move either way
+        # moving up by o octaves: the new pitch p reads the old pitch p - 12 o
+        moved = sum(moves[..., K + o, None] * padded[..., 12 * (K - o): 12 * (K - o) + P] for o in range(-K, K + 1))
+        return moved / moved.sum(-1, keepdim=True).clamp_min(1e-12)  # (B, T, P); rows without a copy stay 0
 
 
 # ------------------------------------------------------------------------------------ style encoder
@@ -587,6 +618,8 @@ class MusicStyleTransformer(nn.Module):
         self.register_buffer("time_slopes", time_bias_slopes(cfg.n_heads), persistent=False)  # (H,)
         self.copy_head = CopyHead(cfg) if cfg.copy else None
         self.apply(self._init_weights)
+        if self.copy_head is not None:
+            self.copy_head.reset_octave_prior()
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):

@@ -375,9 +375,10 @@ def _copy_model(**overrides):
     return MusicStyleTransformer(ModelConfig.preset("debug", **{**COPY_GRID, "copy": True, **overrides})).eval()
 
 
-@pytest.mark.parametrize("time_bias", [False, True], ids=["copy", "copy+time_bias"])
-def test_copy_model_decodes_step_by_step_like_the_full_pass(time_bias):
-    model = _copy_model(time_bias=time_bias)
+@pytest.mark.parametrize("time_bias, octaves", [(False, 0), (True, 0), (True, 1)],
+                         ids=["copy", "copy+time_bias", "copy+octaves"])
+def test_copy_model_decodes_step_by_step_like_the_full_pass(time_bias, octaves):
+    model = _copy_model(time_bias=time_bias, copy_octaves=octaves)
     content = torch.tensor([[3, 10, 40, 41, 16, 42, 3, 12, 43, 0, 0],
                             [3, 10, 45, 3, 14, 47, 48, 0, 0, 0, 0]])  # padded at the end
     target = torch.tensor([[1, 3, 10, 40, 44, 3, 3, 15, 41, 42], [1, 3, 12, 47, 3, 10, 45, 46, 0, 0]])
@@ -428,6 +429,52 @@ def test_copy_head_computes_the_pointer_generator_mixture_by_its_definition():
     (g1,) = torch.autograd.grad(log_p[:, :, 40:52].exp().sum() + log_p[:, :, 5].sum(), hidden, retain_graph=True)
     (g2,) = torch.autograd.grad(expected[:, :, 40:52].sum() + expected[:, :, 5].log().sum(), hidden)
     torch.testing.assert_close(g1, g2)
+
+
+def test_octave_moves_carry_the_copied_mass_twelve_semitones_and_start_near_staying():
+    model = _copy_model(copy_octaves=1, n_pitches=40, vocab_size=100)  # Pitch ids 40..79
+    head = model.copy_head
+    moves = torch.softmax(head.octave.bias, -1)
+    assert moves.argmax() == 1 and 0.89 < float(moves[1]) < 0.91  # down, stay, up
+    copied = torch.zeros(1, 1, 40)
+    copied[0, 0, 15] = 1.0  # all pointer mass on the content's pitch index 15
+    moved = head._move_octaves(copied, torch.tensor([[[0.2, 0.5, 0.3]]]))
+    expected = torch.zeros(1, 1, 40)
+    expected[0, 0, [3, 15, 27]] = torch.tensor([0.2, 0.5, 0.3])
+    torch.testing.assert_close(moved, expected)
+    copied[0, 0, 15], copied[0, 0, 35] = 0.0, 1.0  # near the top: an octave up falls off the range
+    torch.testing.assert_close(head._move_octaves(copied, torch.tensor([[[0.2, 0.5, 0.3]]]))[0, 0, [23, 35]],
+                               torch.tensor([0.2, 0.5]) / 0.7)
+    with pytest.raises(ValueError, match="needs copy=True"):
+        ModelConfig.preset("debug", **{**COPY_GRID, "copy_octaves": 1})
+
+
+def test_octave_copy_learns_a_pitch_an_octave_below_the_content():
+    """The target is the content's (random) pitch an octave lower: a plain copy cannot reach it, the octave
+    move can."""
+    g = torch.Generator().manual_seed(0)
+    losses = {}
+    for octaves in (0, 1):
+        torch.manual_seed(0)
+        model = MusicStyleTransformer(ModelConfig.preset("debug", **{**COPY_GRID, "n_pitches": 40, "vocab_size": 100, "copy": True,
+                                                                     "copy_octaves": octaves}))
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for step in range(61):
+            pitch = torch.randint(52, 80, (32,), generator=g)  # Pitch ids 52..79: an octave lower stays in range
+            content = torch.tensor([3, 10, 0, 0]).repeat(32, 1)
+            content[:, 2] = pitch
+            target = torch.tensor([1, 3, 10, 0]).repeat(32, 1)
+            target[:, 3] = pitch - 12
+            if step == 60:
+                with torch.no_grad():
+                    logits, _ = model(content, torch.zeros(32, 16, 4), target[:, :-1])
+                losses[octaves] = float(torch.nn.functional.cross_entropy(logits[:, 2], target[:, 3]))
+                break
+            _, loss = model(content, torch.zeros(32, 16, 4), target[:, :-1], target[:, 1:])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert losses[1] < 0.3 < losses[0]
 
 
 def test_a_content_without_pitches_makes_the_copy_model_generate():
