@@ -63,7 +63,8 @@ def executed(notebook: str, venv: str) -> None:
         sys.exit(f"the notebook failed: {[e.get('evalue') for e in errors]}")
     if "application/vnd.jupyter.widget-view+json" not in kinds:
         sys.exit("the notebook showed no widget")
-    words = "".join(o.get("text", "") for o in cells[-1]["outputs"]).split()
+    text = [o.get("text", "") for o in cells[-1]["outputs"]]  # a stream's text: a string or a list of lines
+    words = "".join(t if isinstance(t, str) else "".join(t) for t in text).split()
     if len(words) < 3 or words[0] != MARK or Path(venv).resolve() not in Path(words[1]).resolve().parents:
         sys.exit(f"the kernel did not import the installed mstoolkit: {words}")
     print(f"the kernel ({words[2]}) imported {words[1]}")
