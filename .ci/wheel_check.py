@@ -48,8 +48,11 @@ def shipped(venv: str) -> None:
 
 def copy_notebook(source: str, target: str) -> None:
     nb = json.loads(Path(source).read_text())
-    nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-                        "source": f"import sys, mstoolkit\nprint({MARK!r}, mstoolkit.__file__, sys.executable)"})
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+            "source": f"import sys, mstoolkit\nprint({MARK!r}, mstoolkit.__file__, sys.executable)"}
+    if (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5):
+        cell["id"] = "mstoolkit-origin"  # cell ids are required from nbformat 4.5
+    nb["cells"].append(cell)
     Path(target).write_text(json.dumps(nb))
 
 
