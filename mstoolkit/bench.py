@@ -15,6 +15,7 @@ as shares of all output notes) and, with ``by_style=True``, the same by target a
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -24,9 +25,11 @@ import numpy as np
 
 from mstoolkit.config import UserError
 from mstoolkit.data import (
-    StyleBench, StyleBenchConfig, Triplet, _code_fingerprint, _piece_sha, _sha, build_stylebench, load_test_split,
+    REFERENCE_BARS, StyleBench, StyleBenchConfig, Triplet, _code_fingerprint, _piece_sha, _sha, build_stylebench,
+    cut_windows, load_test_split,
 )
 from mstoolkit.piece import Piece
+from mstoolkit.styles import render_style
 
 if TYPE_CHECKING:
     from mstoolkit.metrics import StyleClassifier
@@ -114,6 +117,31 @@ def transfer_system(model: Any, tokenizer: Any, *, temperature: float = 0.9, top
 
     system.__name__ = "model"
     return system
+
+
+@functools.lru_cache(maxsize=1)
+def sample_style_classifier() -> StyleClassifier | None:
+    """A style classifier trained on the shipped samples' first three 4-bar windows each, rendered in
+    every style (about a second; cached for the process). None if scikit-learn is not installed.
+
+    :func:`style_classifier` needs a StyleBench build of the full corpus; this small one answers
+    "which style does this sound like?" offline (the Transfer Studio, :func:`mstoolkit.metrics.score_transfer`).
+
+        >>> sample_style_classifier().predict([style_reference("waltz")])  # doctest: +SKIP
+        ['waltz']
+    """
+    from mstoolkit import metrics
+    from mstoolkit.piece import load_piece, sample_paths
+    from mstoolkit.styles import list_styles
+
+    try:
+        import sklearn  # noqa: F401 - metrics.train_style_classifier needs it
+    except ImportError:
+        return None
+    windows = [window for path in sample_paths().values()
+               for _, window in cut_windows(load_piece(path), REFERENCE_BARS, max_windows=3)]
+    return metrics.train_style_classifier([(render_style(window, style), style) for window in windows
+                                           for style in list_styles()])
 
 
 def _output(system: Union[str, System], bench: StyleBench, t: Triplet) -> Piece:

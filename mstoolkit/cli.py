@@ -132,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     # Style transfer with the demo model: the reference is another chorale rendered in the style.
     model, tokenizer, folder = _load_model(args.checkpoint)
-    reference = style_reference(args.style, source)
+    reference = reference_of_flag(args.style, source)
     t0 = time.perf_counter()
     result = transfer(model, tokenizer, piece, reference, temperature=args.temperature, top_p=0.95, seed=0)
     elapsed = time.perf_counter() - t0
@@ -234,12 +234,14 @@ def _load_model(name: str, device: str = "cpu"):
     return load_with_tokenizer(name, device=device)  # its errors name the folder and the reason
 
 
-def style_reference(style: str, content_path: Path, n_bars: int = 4):
-    """The reference of ``--style``: a MIDI or audio file as given, or for a style name the first
-    ``n_bars`` bars of another shipped sample piece rendered in that style."""
+def reference_of_flag(style: str, content_path: Path):
+    """The reference of ``--style``: a MIDI or audio file as given, or for a style name the library's
+    reference of that style (:func:`mstoolkit.data.style_reference`: another shipped sample piece, its
+    first bars rendered in the style)."""
     from mstoolkit.audio import AUDIO_SUFFIXES
-    from mstoolkit.piece import load_piece, sample_paths
-    from mstoolkit.styles import list_styles, render_style
+    from mstoolkit.data import style_reference
+    from mstoolkit.piece import load_piece
+    from mstoolkit.styles import list_styles
 
     path = Path(style)
     if path.suffix.lower() in (".mid", ".midi") + AUDIO_SUFFIXES:
@@ -250,13 +252,10 @@ def style_reference(style: str, content_path: Path, n_bars: int = 4):
         raise CliError(f"--style {style!r}: not a .mid/.wav file and not a style name; styles: "
                        f"{', '.join(list_styles())}")
     try:
-        samples = [p for p in sample_paths().values() if p.resolve() != content_path.resolve()]
-    except FileNotFoundError:
-        samples = []
-    if not samples:
-        raise CliError(f"--style {style}: a named style uses another sample piece from data_samples/ as the "
-                       "reference, and none was found; give a reference file (--style REF.mid or REF.wav)")
-    return render_style(load_piece(samples[0]).slice_bars(0, n_bars), style)
+        return style_reference(style, avoid=content_path)
+    except FileNotFoundError as err:
+        raise CliError(f"--style {style}: a named style uses another shipped sample piece as the reference, and "
+                       f"none was found ({err}); give a reference file (--style REF.mid or REF.wav)") from None
 
 
 def cmd_transfer(args: argparse.Namespace) -> None:
@@ -279,7 +278,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     if content_style is not None and content_style not in list_styles():  # before the model loads
         raise CliError(f"--content-style {content_style!r}: not a style; styles: {', '.join(list_styles())}, "
                        "or none")
-    reference = style_reference(args.style, Path(args.content))
+    reference = reference_of_flag(args.style, Path(args.content))
     model, tokenizer, folder = _load_model(args.checkpoint, args.device)
     t0 = time.perf_counter()
     if args.window_bars < 0:

@@ -352,6 +352,64 @@ def split_of(piece_name: str, seed: int = 0, fractions: Sequence[float] = (0.8, 
     return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
 
 
+# ----------------------------------------------------------------------------- a named style's reference
+REFERENCE_BARS = 4  # the bars of a named style's reference: StyleBench's window (StyleBenchConfig.window_bars)
+
+
+def style_reference(style: str, avoid: Piece | str | os.PathLike | None = None, *, bars: int = REFERENCE_BARS,
+                    seed: int = 0) -> Piece:
+    """The style reference of a named style, the one the CLI, the widgets, the live session and the
+    notebooks use: the first ``bars`` bars of a shipped sample piece rendered in ``style`` (with
+    ``seed``, as StyleBench renders), the first sample in name order that is not ``avoid``.
+
+    Why: in StyleBench the reference is always a window of *another* piece in the target style, so the
+    model learns to take the style and not the notes from it; a named style outside a build follows
+    the same rule with the shipped samples. ``avoid`` is the content: a Piece, a sample name or a MIDI
+    path, compared by name (a copy of a sample elsewhere still counts as that piece). The result keeps
+    the sample's name. UserError for an unknown style.
+
+        >>> reference = style_reference("swing", avoid="bwv66.6")
+        >>> reference.name, len(reference.bar_starts())
+        ('bwv248.23-2', 4)
+        >>> style_reference("swing", avoid=reference).name
+        'bwv269'
+    """
+    from mstoolkit.piece import load_piece, sample_paths
+    from mstoolkit.styles import render_style
+
+    if isinstance(avoid, Piece):
+        avoid = avoid.name
+    elif avoid is not None and Path(avoid).suffix.lower() in _MIDI_SUFFIXES:
+        avoid = Path(avoid).stem
+    samples = sample_paths()
+    if not samples:
+        raise FileNotFoundError("no shipped sample pieces to make a named style's reference from; give a "
+                                "reference file instead")
+    names = [name for name in sorted(samples) if name != avoid] or sorted(samples)
+    return render_style(load_piece(samples[names[0]]).slice_bars(0, bars), style, seed=seed)
+
+
+def reference_windows(n: int, bars: int, samples: Sequence[str] | None = None) -> list[tuple[str, int]]:
+    """``n`` windows ``(sample name, first bar)`` of ``bars`` bars from the shipped samples (all, or
+    ``samples``), taking the first window of every sample before any second one, so that a few
+    windows still span several pieces (a map of many references, notebook 05 and the GramExplorer).
+
+        >>> reference_windows(3, 4)
+        [('bwv248.23-2', 0), ('bwv269', 0), ('bwv304', 0)]
+    """
+    from mstoolkit.piece import load_piece, sample_paths
+
+    paths = sample_paths()
+    names = list(samples or sorted(paths))
+    lengths = {name: len(load_piece(paths[name]).bar_starts()) for name in names}
+    out: list[tuple[str, int]] = []
+    first = 0
+    while len(out) < n and any(first + bars <= count for count in lengths.values()):
+        out += [(name, first) for name in names if first + bars <= lengths[name]][: n - len(out)]
+        first += bars
+    return out
+
+
 # ----------------------------------------------------------------------------- StyleBench
 @dataclass
 class StyleBenchConfig:

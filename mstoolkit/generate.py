@@ -13,7 +13,8 @@ temperature, top-k, top-p, sampling, EOS/bar bookkeeping), all on the device wit
 CUDA one step is captured once as a CUDA graph and replayed (optionally compiled first with
 ``torch.compile`` to fuse its small kernels). On CPU the same function runs eagerly.
 
-Only torch and numpy are imported here; :func:`transfer` imports the tokenizer/audio side lazily.
+Only torch, numpy and the tokenizer's constants are imported here; :func:`transfer` imports the
+audio/style side lazily.
 """
 from __future__ import annotations
 
@@ -29,8 +30,7 @@ import torch
 
 from mstoolkit.config import UserError
 from mstoolkit.model import MusicStyleTransformer
-
-BOS, EOS = 1, 2  # the tokenizer contract: PAD = 0 (model.config.pad_id), BOS = 1, EOS = 2
+from mstoolkit.tokenizer import BOS, EOS  # the tokenizer contract: PAD = 0 (model.config.pad_id), BOS = 1, EOS = 2
 
 
 # ------------------------------------------------------------------------------ sampling filters
@@ -340,7 +340,7 @@ def generate(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, 
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
              grammar: Any = None, bar_ids: Sequence[int] = (), max_bars: int | None = None,
              use_cache: bool = True, cuda_graph: bool | None = None, compile: bool | dict[str, Any] = False,
-             generator: torch.Generator | None = None) -> list[list[int]]:
+             generator: torch.Generator | None = None, bos_id: int = BOS, eos_id: int = EOS) -> list[list[int]]:
     """Generate a batch; returns one ``[BOS, ..., EOS]`` id list per content row (see :class:`Decoder`).
 
         >>> generate(model, [ids_a, ids_b], mel, max_new_tokens=256, temperature=0.9, top_k=40,
@@ -350,7 +350,8 @@ def generate(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, 
     try:
         decoder = Decoder(model, content_ids, style_mel, max_new_tokens=max_new_tokens, temperature=temperature,
                           top_k=top_k, top_p=top_p, grammar=grammar, bar_ids=bar_ids, max_bars=max_bars,
-                          use_cache=use_cache, cuda_graph=cuda_graph, compile=compile, generator=generator)
+                          use_cache=use_cache, cuda_graph=cuda_graph, compile=compile, generator=generator,
+                          bos_id=bos_id, eos_id=eos_id)
         decoder.run()
         return decoder.sequences()
     finally:
@@ -454,6 +455,32 @@ def stream(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, ba
 
 
 # ------------------------------------------------------------------------------ one call
+def token_budget(n_content_tokens: int, max_len: int) -> int:
+    """How many tokens a transfer may generate for a window of ``n_content_tokens`` content tokens:
+    ``2 * n + 256`` (room for a style that adds notes to the content), at most the model's ``max_len - 1``.
+    One rule for every caller (``transfer``, the live session, the attention explorer).
+
+        >>> token_budget(100, 4096), token_budget(3000, 4096)
+        (456, 4095)
+    """
+    return min(max_len - 1, 2 * n_content_tokens + 256)
+
+
+def prepare_content(tokenizer: Any, content: Any, content_style: str | None = "straight"):
+    """The content as the model reads it (what :func:`transfer` does first): loaded (anything
+    ``load_piece`` takes), quantized to the tokenizer's grid and bins, and rendered in
+    ``content_style`` (None: as given). See :func:`transfer` for why.
+    """
+    from mstoolkit.piece import load_piece
+
+    piece = tokenizer.quantize(load_piece(content))
+    if content_style is not None:
+        from mstoolkit.styles import render_style
+
+        piece = tokenizer.quantize(render_style(piece, content_style))  # as StyleBench shows content
+    return piece
+
+
 @torch.no_grad()
 def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, reference: Any, *,
              window_bars: int | None = 4, max_bars: int | None = None, max_new_tokens: int | None = None,
@@ -475,12 +502,12 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     the content's bar lines, with the content's tempo map and time signatures (``window_bars=None``:
     the whole piece in one pass). ``max_bars`` keeps only the first bars of the content. With
     ``constrained`` (default) decoding follows ``tokenizer.grammar``, so every window decodes. At most
-    ``2 * len(window ids) + 256`` tokens per window unless ``max_new_tokens`` says otherwise; ``seed``
-    fixes the sampling.
+    :func:`token_budget` tokens per window unless ``max_new_tokens`` says otherwise; ``seed`` fixes
+    the sampling.
 
         >>> swing = transfer(model, tokenizer, "chorale.mid", swing_piece, temperature=0.9, top_p=0.95)
     """
-    from mstoolkit.piece import Piece, load_piece
+    from mstoolkit.piece import Piece
 
     cfg = model.config
     if tokenizer.vocab_size != cfg.vocab_size:
@@ -489,11 +516,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
         raise UserError(f"transfer: window_bars must be >= 1 or None, got {window_bars}")
     if max_bars is not None and max_bars < 1:
         raise UserError(f"transfer: max_bars must be >= 1 or None, got {max_bars}")
-    piece = tokenizer.quantize(load_piece(content))
-    if content_style is not None:
-        from mstoolkit.styles import render_style
-
-        piece = tokenizer.quantize(render_style(piece, content_style))  # as StyleBench shows content
+    piece = prepare_content(tokenizer, content, content_style)
     bar_starts = piece.bar_starts()  # tick of each bar of the content
     n_bars = len(bar_starts) if max_bars is None else min(max_bars, len(bar_starts))
     size = n_bars if window_bars is None else window_bars
@@ -505,15 +528,15 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
         raise UserError(f"transfer: a window of the content is {longest} tokens, over the model's max_len "
                          f"{cfg.max_len}; use a smaller window_bars")
     mel = reference_mel(reference, n_mels=cfg.n_mels)
-    bar_ids = [i for i, kind in enumerate(tokenizer.token_types) if kind == "Bar"]
     if max_new_tokens is None:
-        max_new_tokens = min(cfg.max_len - 1, 2 * longest + 256)
+        max_new_tokens = token_budget(longest, cfg.max_len)
     generator = None
     if seed is not None:
         generator = torch.Generator(model.target_emb.weight.device).manual_seed(seed)
     outputs = generate(model, ids, mel, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                       top_p=top_p, grammar=tokenizer.grammar if constrained else None, bar_ids=bar_ids,
-                       max_bars=size, generator=generator)
+                       top_p=top_p, grammar=tokenizer.grammar if constrained else None,
+                       bar_ids=tokenizer.bar_ids, max_bars=size, generator=generator, bos_id=tokenizer.bos_id,
+                       eos_id=tokenizer.eos_id)
     edges = piece.bar_starts(piece.end_tick + 4 * 192)  # bar lines, past the last bar too
     notes = []
     for first, out in zip(firsts, outputs):

@@ -41,13 +41,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from mstoolkit.generate import Decoder, reference_mel
+from mstoolkit.data import style_reference
+from mstoolkit.generate import Decoder, prepare_content, reference_mel, token_budget
 from mstoolkit.piece import TICKS_PER_QUARTER, Note, Piece, TempoChange, load_piece, sample_paths
 from mstoolkit.tokenizer import bar_ticks
 
 SAMPLE_RATE = 48_000  # the soundfont synthesizer's own rate: no resampling on the hot path
 BEAT = TICKS_PER_QUARTER  # a beat is a quarter note (12 ticks)
-REFERENCE_BARS = 4  # a named style's reference: 4 bars (StyleBench's window) of another sample piece
 RELEASE_SECONDS = 0.6  # how long a chunk's audio runs past its last note (release + reverb)
 
 # Colours of the styles on the piano roll and the buttons (readable on a projector).
@@ -159,15 +159,6 @@ class _Window:
         return self.start + self.reader.time
 
 
-def named_reference(style: str, avoid: str | None = None, n_bars: int = REFERENCE_BARS) -> Piece:
-    """The reference of a named style: the first ``n_bars`` bars of a shipped sample piece (another
-    one than ``avoid``) rendered in that style, as the CLI and the Transfer Studio choose it."""
-    from mstoolkit.styles import render_style
-
-    names = [n for n in sorted(sample_paths()) if n != avoid] or sorted(sample_paths())
-    return render_style(load_piece(sample_paths()[names[0]]).slice_bars(0, n_bars), style)
-
-
 def load_content(content: Any) -> Piece:
     """A Piece from a Piece, a path / MIDI bytes, or a shipped sample's name (``"bwv66.6"``)."""
     if isinstance(content, str) and content in sample_paths():
@@ -203,7 +194,7 @@ class LiveSession:
                  on_event: Callable[[dict], None] | None = None,
                  clock: Callable[[], float] | None = None, device: str | torch.device = "cpu") -> None:
         from mstoolkit.checkpoint import load_with_tokenizer
-        from mstoolkit.styles import list_styles, render_style
+        from mstoolkit.styles import list_styles
 
         if quantize not in ("beat", "bar"):
             raise ValueError(f"quantize: 'beat' or 'bar', got {quantize!r}")
@@ -216,9 +207,7 @@ class LiveSession:
         self.on_chunk, self.on_event = on_chunk, on_event
         self._external_clock = clock
 
-        piece = self.tokenizer.quantize(load_content(content))
-        if content_style is not None:
-            piece = self.tokenizer.quantize(render_style(piece, content_style))
+        piece = prepare_content(self.tokenizer, load_content(content), content_style)  # as transfer() reads it
         n_bars = len(piece.bar_starts())
         n_bars = n_bars if bars is None else max(1, min(bars, n_bars))
         self.content = piece.slice_bars(0, n_bars)
@@ -230,15 +219,13 @@ class LiveSession:
                              for f in firsts]
         self._first_bar_len = piece.time_signatures[0].bar_ticks
         self._kinds, self._values = _token_table(self.tokenizer)
-        self._bar_ids = [i for i, k in enumerate(self._kinds) if k == "Bar"]
         self.window_bars = window_bars
 
         # Style references (log-mels), prepared now so that a switch costs no rendering.
         self.styles = list(styles or list_styles())
         self.references: dict[str, np.ndarray] = {}
-        avoid = getattr(piece, "name", None)
         for name in self.styles:
-            self.references[name] = reference_mel(named_reference(name, avoid=avoid), n_mels=self.model.config.n_mels)
+            self.references[name] = reference_mel(style_reference(name, avoid=piece), n_mels=self.model.config.n_mels)
         self.style = self._add_style(style)
         self.colors = {name: self.color(name) for name in self.references}
 
@@ -276,7 +263,7 @@ class LiveSession:
         if isinstance(style, str) and style in self.references:
             return style
         if isinstance(style, str) and style in STYLE_COLORS:
-            return self.add_reference(style, named_reference(style))
+            return self.add_reference(style, style_reference(style, avoid=self.content))
         return self.add_reference(f"reference {len(self.references) + 1}", style)
 
     # ------------------------------------------------------------------ the clock
@@ -426,10 +413,10 @@ class LiveSession:
         if pending is not None and start >= pending["at_tick"]:  # a pending switch lands on this bar line
             style = pending["style"]
         ids = self._windows_ids[number % n]
-        decoder = Decoder(self.model, ids, self.references[style], max_new_tokens=min(
-            self.model.config.max_len - 1, 2 * len(ids) + 256), temperature=self.temperature, top_p=self.top_p,
-            grammar=self.tokenizer.grammar, bar_ids=self._bar_ids, max_bars=self.window_bars, cuda_graph=False,
-            generator=self._generator)
+        decoder = Decoder(self.model, ids, self.references[style], max_new_tokens=token_budget(
+            len(ids), self.model.config.max_len), temperature=self.temperature, top_p=self.top_p,
+            grammar=self.tokenizer.grammar, bar_ids=self.tokenizer.bar_ids, max_bars=self.window_bars,
+            cuda_graph=False, generator=self._generator, bos_id=self.tokenizer.bos_id, eos_id=self.tokenizer.eos_id)
         window = _Window(number, number % n, start, decoder, _Reader(self._kinds, self._values, self._first_bar_len),
                          style)
         window.snapshots[start] = (decoder.snapshot(), 1, True)

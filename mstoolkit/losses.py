@@ -1,11 +1,17 @@
 """Losses: Gram-matrix style loss (the seed's), a style-contrastive loss for the style encoder, and
-token cross-entropy. Pure functions of tensors; only torch is imported.
+token cross-entropy; and the style features they are taken on (a style encoder's stages, their Gram
+matrices). Functions of tensors and arrays; only torch and numpy are imported (a style encoder is
+used through its ``net`` and ``embed``, so this module does not import the model).
 
     >>> style_loss(features_a, features_b)          # (B, C, N) each -> scalar
     >>> style_contrastive_loss(style_vectors, style_labels)
+    >>> grams = gram_matrices(model.style_encoder, mel)   # one (C, C) array per stage
 """
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +44,48 @@ def style_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if a.shape != b.shape:
         raise ValueError(f"style_loss: feature shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
     return F.mse_loss(gram_matrix(a), gram_matrix(b))
+
+
+def style_feature_maps(encoder: Any, mel: Any) -> list[torch.Tensor]:
+    """The feature maps ``(C, F', T')`` after each convolution stage of a style encoder
+    (:class:`~mstoolkit.model.StyleEncoder`) for one mel ``(n_mels, frames)``.
+
+    Taken with forward hooks on the stages' activations (the GELUs of ``encoder.net``) while
+    ``encoder.embed`` runs as usual, so the input scaling and layers are exactly the model's.
+
+        >>> [tuple(f.shape) for f in style_feature_maps(model.style_encoder, mel)]   # doctest: +SKIP
+        [(32, 64, 256), (64, 32, 128), (128, 16, 64)]
+    """
+    stages = [m for m in encoder.net if isinstance(m, torch.nn.GELU)]
+    maps: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _inp, out: maps.append(out[0].detach())) for m in stages]
+    try:
+        encoder.embed(mel)  # (d_style,); the hooks keep each stage's (C, F', T') on the way
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return maps
+
+
+def gram_matrices(encoder: Any, mel: Any) -> list[np.ndarray]:
+    """One Gram matrix ``(C, C)`` (:func:`gram_matrix`) per convolution stage of a style encoder for a
+    mel ``(n_mels, frames)``, as float32 arrays.
+
+        >>> g1, g2, g3 = gram_matrices(model.style_encoder, mel)   # doctest: +SKIP
+    """
+    return [gram_matrix(f[None])[0].float().cpu().numpy() for f in style_feature_maps(encoder, mel)]  # (C, C)
+
+
+def gram_style_loss(gram_a: np.ndarray, gram_b: np.ndarray) -> float:
+    """``mean((G_a - G_b)^2)``: :func:`style_loss` on Gram matrices already computed (so clips of
+    different lengths compare: a Gram is ``(C, C)`` whatever ``N``).
+
+        >>> gram_style_loss(np.eye(2), np.eye(2)), gram_style_loss(np.eye(2), np.zeros((2, 2)))
+        (0.0, 0.5)
+    """
+    if np.shape(gram_a) != np.shape(gram_b):
+        raise ValueError(f"gram_style_loss: Gram shapes differ, {np.shape(gram_a)} vs {np.shape(gram_b)}")
+    return float(np.mean((np.asarray(gram_a, dtype=np.float64) - gram_b) ** 2))
 
 
 def style_contrastive_loss(embeddings: torch.Tensor, style_labels: torch.Tensor,

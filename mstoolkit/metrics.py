@@ -2,7 +2,9 @@
 
 Every measure works on :class:`~mstoolkit.piece.Piece` objects (ticks, 12 per quarter note) and
 ignores drum notes. :func:`score_pair` bundles them for one (output, target, content, reference)
-triplet; :class:`StyleClassifier` gives style accuracy.
+triplet, :func:`score_transfer` for one transfer outside StyleBench (with or without a ground truth);
+:class:`StyleClassifier` gives style accuracy; :func:`nearest_neighbour_agreement` scores how an
+embedding separates styles.
 
     >>> swung = render_style(piece, "swing")  # doctest: +SKIP
     >>> score_pair(output, target=swung, content=piece, reference=other_swung, style="swing")  # doctest: +SKIP
@@ -13,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -578,3 +580,56 @@ def score_pair(output: Piece, target: Piece, content: Piece, reference: Piece, *
         **descriptors(output),
         **{f"notes_{k.removeprefix('n_')}": v for k, v in error_breakdown(output, target, onset_tolerance).items()},
     }
+
+
+def score_transfer(output: Piece, content: Piece, reference: Any, *, style: str | None = None,
+                   target: Piece | None = None, classifier: StyleClassifier | None = None) -> dict[str, Any]:
+    """The scores of one transfer made outside a StyleBench build (the Transfer Studio, the notebooks).
+
+    With a ground truth ``target`` (for a named ``style``: the content rendered by the style's rule),
+    every :func:`score_pair` measure. Without one (an uploaded reference has none): what needs no
+    target, ``content_similarity`` and the :func:`descriptors`, plus ``style_profile_similarity`` when
+    ``reference`` is a Piece (an audio reference has no notes to profile). With a ``classifier`` and
+    an output that has notes: ``predicted_style`` ("which style does it sound like?") and, for a named
+    ``style``, ``style_correct``.
+
+        >>> from mstoolkit.styles import render_style
+        >>> content = Piece([Note(12 * i, 6, 60 + i % 5) for i in range(16)])
+        >>> scores = score_transfer(content, content, render_style(content, "swing"))   # no target
+        >>> scores["content_similarity"], "note_f1" in scores
+        (1.0, False)
+        >>> target = render_style(content, "swing")
+        >>> score_transfer(target, content, target, style="swing", target=target)["note_f1"]
+        1.0
+    """
+    if target is not None:
+        scores: dict[str, Any] = score_pair(output, target, content, reference, style=style)
+    else:
+        scores = {"content_similarity": content_similarity(output, content), **descriptors(output)}
+        if isinstance(reference, Piece):
+            scores["style_profile_similarity"] = style_profile_similarity(output, reference)["mean"]
+    if classifier is not None and len(output):
+        scores["predicted_style"] = classifier.predict([output])[0]
+        if style is not None:
+            scores["style_correct"] = float(scores["predicted_style"] == style)
+    return scores
+
+
+# ----------------------------------------------------------------------------- embeddings
+def nearest_neighbour_agreement(embeddings: np.ndarray, labels: Sequence[str]) -> float:
+    """Fraction of points whose nearest other point (Euclidean) has the same label: how well an
+    embedding (style vectors, Gram matrices) separates the styles, without training anything.
+
+        >>> nearest_neighbour_agreement(np.array([[0.0], [0.1], [5.0], [5.1]]), ["a", "a", "b", "b"])
+        1.0
+        >>> nearest_neighbour_agreement(np.array([[0.0], [0.1], [5.0], [5.1]]), ["a", "b", "a", "b"])
+        0.0
+    """
+    x = np.asarray(embeddings, dtype=np.float64)
+    if x.ndim != 2 or len(x) != len(labels) or len(x) < 2:
+        raise ValueError(f"nearest_neighbour_agreement: expected (N >= 2, D) embeddings and N labels, got "
+                         f"{x.shape} and {len(labels)}")
+    dist = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)  # (N, N)
+    np.fill_diagonal(dist, np.inf)
+    nearest = dist.argmin(axis=1)
+    return float(np.mean([labels[i] == labels[j] for i, j in enumerate(nearest)]))

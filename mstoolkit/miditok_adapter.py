@@ -2,7 +2,7 @@
 
 Optional: needs ``pip install 'mstoolkit[miditok]'`` (MidiTok 3 with its symusic MIDI backend).
 The adapter speaks ``Piece`` and plain id lists like ours: ``encode(x) -> [BOS, ..., EOS]``,
-``decode(ids) -> Piece``, ``tokens``, ``token_types``, ``vocab``, ``vocab_size``, ``save`` / ``load``.
+``decode(ids) -> Piece``, ``tokens``, ``token_types``, ``bar_ids``, ``vocab``, ``vocab_size``, ``save`` / ``load``.
 MidiTok has no grammar, so ``grammar`` is ``None`` (samplers then run unconstrained).
 
     >>> tok = MidiTokAdapter()  # doctest: +SKIP
@@ -67,6 +67,11 @@ class MidiTokAdapter:
     @property
     def vocab_size(self) -> int:
         return len(self._names)
+
+    @property
+    def bar_ids(self) -> tuple[int, ...]:
+        """The ids of the tokens that start a bar (MidiTok's ``Bar_None``), as :attr:`RemiTokenizer.bar_ids`."""
+        return tuple(i for i, kind in enumerate(self.token_types) if kind == "Bar")
 
     def tokens(self, ids: Iterable[int]) -> list[str]:
         return [self._names[i] for i in self._checked(ids)]

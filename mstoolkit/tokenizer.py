@@ -313,6 +313,16 @@ class RemiTokenizer:
     def vocab_size(self) -> int:
         return len(self._names)
 
+    @property
+    def bar_ids(self) -> tuple[int, ...]:
+        """The ids of the tokens that start a bar (what a sampler counts bars by, ``Decoder(bar_ids=...)``).
+
+            >>> RemiTokenizer().bar_ids
+            (3,)
+        """
+        first = self._offset["Bar"]
+        return tuple(range(first, first + self._count["Bar"]))
+
     def tokens(self, ids: Iterable[int]) -> list[str]:
         """Token names for ids, e.g. ``['BOS', 'Bar', 'TimeSig_4/4', ...]``."""
         names, vocab = self._names, len(self._names)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from mstoolkit import metrics
-from mstoolkit.bench import STYLE_METRICS, format_style_table, format_table, run_bench, style_classifier, summarize
+from mstoolkit.bench import (STYLE_METRICS, format_style_table, format_table, run_bench, sample_style_classifier,
+                             style_classifier, summarize)
 from mstoolkit.data import StyleBenchConfig, build_stylebench
 from mstoolkit.piece import Note, Piece, TempoChange, TimeSignature
 from pieces import make_piece
@@ -157,3 +158,15 @@ def test_bench_doctests_run():
     import mstoolkit.bench
 
     assert doctest.testmod(mstoolkit.bench).failed == 0
+
+
+def test_the_sample_classifier_tells_the_styles_of_the_shipped_samples_apart():
+    """The offline classifier the Transfer Studio uses (no corpus build): trained once per process."""
+    pytest.importorskip("sklearn")
+    from mstoolkit.data import style_reference
+    from mstoolkit.styles import list_styles
+
+    classifier = sample_style_classifier()
+    assert classifier is sample_style_classifier() and sorted(classifier.classes) == sorted(list_styles())
+    styles = ("straight", "swing", "waltz", "alberti")
+    assert classifier.accuracy([(style_reference(s, avoid="bwv66.6"), s) for s in styles]) >= 0.75

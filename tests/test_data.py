@@ -289,3 +289,33 @@ def test_long_windows_are_cut_at_a_bar_boundary(bench):
     assert item["content_ids"].tolist() == cut.tokenizer.encode(bench.content(t).slice_bars(0, 1))
     with pytest.raises(ValueError, match="max_tokens=8"):
         StyleBenchDataset(bench, "test", max_tokens=8)[0]
+
+
+# ----------------------------------------------------------------------------- a named style's reference
+def test_a_named_style_reference_is_another_sample_piece_in_the_style():
+    """The one policy the CLI, the widgets, the live session and the notebooks share: StyleBench's rule
+    (a window of *another* piece, rendered in the style) on the shipped samples."""
+    from mstoolkit.piece import load_piece, sample_paths
+    from mstoolkit.styles import render_style
+
+    names = sorted(sample_paths())
+    reference = data.style_reference("swing", avoid="bwv66.6")
+    first = names[0] if names[0] != "bwv66.6" else names[1]
+    assert reference.name == first and len(reference.bar_starts()) == data.REFERENCE_BARS
+    assert reference.notes == render_style(load_piece(sample_paths()[first]).slice_bars(0, 4), "swing").notes
+    # the content may be a name, a Piece or a path (compared by name, wherever the file lies)
+    for avoid in (first, load_piece(sample_paths()[first]), sample_paths()[first], f"/elsewhere/{first}.mid"):
+        assert data.style_reference("waltz", avoid=avoid).name != first
+    assert data.style_reference("waltz", bars=2, seed=1).notes == render_style(
+        load_piece(sample_paths()[names[0]]).slice_bars(0, 2), "waltz", seed=1).notes
+    with pytest.raises(UserError, match="unknown style 'polka'"):
+        data.style_reference("polka")
+
+
+def test_reference_windows_span_every_sample_before_a_second_window():
+    from mstoolkit.piece import sample_paths
+
+    windows = data.reference_windows(8, 4)
+    assert len(windows) == 8 and len({s for s, _ in windows}) == len(sample_paths())
+    assert [first for _, first in windows[: len(sample_paths())]] == [0] * len(sample_paths())
+    assert data.reference_windows(2, 4, samples=["bwv66.6"]) == [("bwv66.6", 0), ("bwv66.6", 4)]

@@ -254,7 +254,7 @@ def test_real_grammar_and_bar_limit_for_a_random_model():
     tokenizer = RemiTokenizer()
     torch.manual_seed(0)
     model = MusicStyleTransformer(ModelConfig.preset("debug", vocab_size=tokenizer.vocab_size, n_mels=N_MELS)).eval()
-    bar_ids = [i for i, kind in enumerate(tokenizer.token_types) if kind == "Bar"]
+    bar_ids = tokenizer.bar_ids
     content = torch.randint(3, tokenizer.vocab_size, (4, 30), generator=seeded())
     for max_new in (9, 150):
         out = generate(model, content, torch.zeros(N_MELS, 10) - 40, max_new_tokens=max_new, temperature=1.5,
@@ -308,3 +308,20 @@ def test_transfer_first_renders_the_content_as_training_showed_it():
     assert default.notes == same.notes and default.tempos == same.tempos
     with pytest.raises(ValueError, match="unknown style 'polka'"):
         model.transfer(tokenizer, content, reference, content_style="polka")
+
+
+@needs_tokenizer
+def test_prepare_content_and_the_token_budget_are_what_transfer_uses():
+    """One content preparation and one per-window budget, shared by transfer, the live session and the
+    attention explorer."""
+    from mstoolkit.generate import prepare_content, token_budget
+    from mstoolkit.piece import Note, Piece
+    from mstoolkit.styles import render_style
+    from mstoolkit.tokenizer import RemiTokenizer
+
+    tokenizer = RemiTokenizer()
+    content = Piece([Note(12 * i + 1, 7, 60 + i % 5, velocity=30 + 6 * i) for i in range(12)], name="raw")
+    assert prepare_content(tokenizer, content).notes == \
+        tokenizer.quantize(render_style(tokenizer.quantize(content), "straight")).notes
+    assert prepare_content(tokenizer, content, None).notes == tokenizer.quantize(content).notes
+    assert token_budget(10, 4096) == 276 and token_budget(5000, 1024) == 1023

@@ -125,10 +125,10 @@ def test_stop_releases_the_thread_and_the_decoders(demo):
 
 def test_switch_to_an_uploaded_reference_and_bad_settings(demo):
     from mstoolkit.styles import render_style
-    from mstoolkit.live import named_reference
+    from mstoolkit.data import style_reference
 
     live = session(demo)
-    name = live.add_reference("my groove", render_style(named_reference("bossa"), "bossa"))
+    name = live.add_reference("my groove", render_style(style_reference("bossa"), "bossa"))
     assert name in live.styles and live.colors[name].startswith("#")
     with pytest.raises(ValueError):
         session(demo, quantize="half-bar")

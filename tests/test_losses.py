@@ -1,9 +1,11 @@
 """Losses, checked by their properties."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mstoolkit.losses import gram_matrix, style_contrastive_loss, style_loss, token_cross_entropy
+from mstoolkit.losses import (gram_matrices, gram_matrix, gram_style_loss, style_contrastive_loss, style_feature_maps,
+                              style_loss, token_cross_entropy)
 
 
 def features(seed, shape=(3, 8, 50)):
@@ -93,3 +95,24 @@ def test_token_cross_entropy_label_smoothing():
     assert torch.allclose(smooth, F.cross_entropy(logits[0], targets[0], label_smoothing=0.3))
     with pytest.raises(ValueError, match="token_cross_entropy"):
         token_cross_entropy(logits[0], targets)
+
+
+def test_style_features_of_an_encoder_and_their_gram_loss_agree_with_style_loss():
+    """The stages' feature maps come from hooks on the encoder as it runs; their Gram matrices and the
+    numpy loss on them give style_loss's value, and clips of different lengths compare."""
+    from mstoolkit.checkpoint import debug_model
+
+    encoder = debug_model().style_encoder
+    mel = np.random.default_rng(0).uniform(-80, 0, (128, 40)).astype(np.float32)
+    maps = style_feature_maps(encoder, mel)
+    assert [f.shape[0] for f in maps] == [8, 16, 16] and not any(m._forward_hooks for m in encoder.net)  # hooks gone
+    grams = gram_matrices(encoder, mel)
+    assert np.allclose(grams[1], gram_matrix(maps[1][None])[0].numpy())
+    other = style_feature_maps(encoder, mel[:, ::-1].copy())
+    expected = float(style_loss(maps[2][None], other[2][None]))
+    assert gram_style_loss(grams[2], gram_matrix(other[2][None])[0].numpy()) == pytest.approx(expected, rel=1e-4)
+    assert gram_style_loss(grams[0], grams[0]) == 0.0
+    shorter = gram_matrices(encoder, mel[:, :24])  # another clip length: the Grams still compare
+    assert gram_style_loss(grams[0], shorter[0]) > 0
+    with pytest.raises(ValueError, match="Gram shapes differ"):
+        gram_style_loss(grams[0], grams[1])

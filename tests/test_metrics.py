@@ -16,10 +16,12 @@ from mstoolkit.metrics import (
     error_breakdown,
     error_shares,
     groove_consistency,
+    nearest_neighbour_agreement,
     note_prf,
     pitch_class_entropy,
     polyphony,
     score_pair,
+    score_transfer,
     style_profile_similarity,
     swing_ratio,
     train_style_classifier,
@@ -286,3 +288,28 @@ def test_score_pair_oracle_beats_identity(classifier):
     assert [identity[f"notes_{k}"] for k in ("output", "exact", "wrong_pitch", "missed")] == [
         counts["n_output"], counts["exact"], counts["wrong_pitch"], counts["missed"]]
     assert identity["notes_exact"] < n
+
+
+def test_score_transfer_with_and_without_a_ground_truth(classifier):
+    """What the Transfer Studio shows: every measure against a target for a named style; for an uploaded
+    reference (no target) only what needs none; the classifier's verdict when there are notes."""
+    window, other = random_chorale(30), random_chorale(31)
+    content, target, reference = render_style(window, "straight"), render_style(window, "swing"), \
+        render_style(other, "swing")
+    named = score_transfer(target, content, reference, style="swing", target=target, classifier=classifier)
+    assert named == {**score_pair(target, target, content, reference, style="swing"),
+                     "predicted_style": "swing", "style_correct": 1.0}
+    uploaded = score_transfer(content, content, reference, classifier=classifier)
+    assert "note_f1" not in uploaded and "style_correct" not in uploaded and uploaded["predicted_style"] in list_styles()
+    assert uploaded["content_similarity"] == pytest.approx(1.0) and 0 <= uploaded["style_profile_similarity"] <= 1
+    audio_reference = np.zeros(22050, dtype=np.float32)  # an audio upload: no notes to profile
+    assert "style_profile_similarity" not in score_transfer(content, content, audio_reference)
+    assert "predicted_style" not in score_transfer(Piece([]), content, reference, classifier=classifier)
+
+
+def test_nearest_neighbour_agreement():
+    points = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [5.0, 5.2]])
+    assert nearest_neighbour_agreement(points, list("aabbb")) == 1.0
+    assert nearest_neighbour_agreement(points, list("ababa")) == pytest.approx(1 / 5)
+    with pytest.raises(ValueError, match="expected"):
+        nearest_neighbour_agreement(points, list("ab"))

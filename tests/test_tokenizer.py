@@ -114,6 +114,7 @@ def test_vocabulary_layout():
     assert TOK.tokens(range(TOK.vocab_size)) == list(TOK.vocab)  # names unique and ordered by id
     assert TOK.token_types[TOK.vocab["Pitch_60"]] == "Pitch"
     assert TOK.token_types[TOK.vocab["Program_drums"]] == "Program"
+    assert TOK.bar_ids == tuple(i for i, kind in enumerate(TOK.token_types) if kind == "Bar") == (TOK.vocab["Bar"],)
     assert set(TOK.token_types) == {"PAD", "BOS", "EOS", "Bar", "TimeSig", "Tempo", "Position", "Program",
                                     "Pitch", "Velocity", "Duration"}
     small = RemiTokenizer(TokenizerConfig(pitch_range=(21, 108), max_duration=48))

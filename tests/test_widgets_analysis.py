@@ -17,8 +17,6 @@ from mstoolkit.styles import render_style  # noqa: E402
 from mstoolkit.tokenizer import RemiTokenizer  # noqa: E402
 from mstoolkit.widgets import AttentionExplorer, GramExplorer  # noqa: E402
 from mstoolkit.widgets.attention_explorer import token_bars  # noqa: E402
-from mstoolkit.widgets.gram_explorer import (gram_matrices, gram_style_loss,  # noqa: E402
-                                             nearest_neighbour_agreement, reference_windows, style_feature_maps)
 
 TOK = RemiTokenizer()
 
@@ -282,22 +280,6 @@ def test_style_map_is_coloured_by_style(gram):
     gram.layer.value = 0
     gram.compute_map()
     assert gram.embeddings.shape == (4, 8 * 9 // 2)
-
-
-def test_gram_helpers_agree_with_the_losses_module(model):
-    mel = np.random.default_rng(0).uniform(-80, 0, (128, 40)).astype(np.float32)
-    maps = style_feature_maps(model.style_encoder, mel)
-    assert [f.shape[0] for f in maps] == [8, 16, 16]
-    grams = gram_matrices(model.style_encoder, mel)
-    assert np.allclose(grams[1], gram_matrix(maps[1][None])[0].numpy())
-    other = style_feature_maps(model.style_encoder, mel[:, ::-1].copy())
-    expected = float(style_loss(maps[2][None], other[2][None]))
-    assert gram_style_loss(grams[2], gram_matrix(other[2][None])[0].numpy()) == pytest.approx(expected, rel=1e-4)
-    assert gram_style_loss(grams[0], grams[0]) == 0.0
-    windows = reference_windows(8, 4)
-    assert len(windows) == 8 and len({s for s, _ in windows}) == len(sample_paths())
-    assert nearest_neighbour_agreement(np.array([[0.0], [0.1], [5.0], [5.1]]), list("aabb")) == 1.0
-    assert nearest_neighbour_agreement(np.array([[0.0], [0.1], [5.0], [5.1]]), list("abab")) == 0.0
 
 
 # ----------------------------------------------------------------------------- the viz functions they use

@@ -50,8 +50,8 @@ def test_play_switch_stop_by_messages(widget):
 
 
 def test_upload_adds_a_style(widget):
-    from mstoolkit.live import named_reference
+    from mstoolkit.data import style_reference
 
-    name = widget.upload("groove.mid", named_reference("bossa").to_midi_bytes())
+    name = widget.upload("groove.mid", style_reference("bossa").to_midi_bytes())
     assert name == "groove" and "groove" in widget.styles and widget.style == "groove"
     assert widget.upload("broken.mid", b"not midi") is None and "Could not read" in widget.status

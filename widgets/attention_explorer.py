@@ -20,11 +20,11 @@ import plotly.graph_objects as go
 import torch
 
 from mstoolkit import viz
-from mstoolkit.generate import generate, reference_mel
+from mstoolkit.generate import generate, reference_mel, token_budget
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.piece import TICKS_PER_QUARTER, MidiError, Piece, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
-from mstoolkit.tokenizer import EOS, RemiTokenizer
+from mstoolkit.tokenizer import RemiTokenizer
 
 from ._common import UPLOAD_ACCEPT, mel_from_upload, open_model, piece_from_upload, replace_figure, show_message
 
@@ -44,7 +44,7 @@ def token_bars(tokenizer: RemiTokenizer, ids: Sequence[int]) -> np.ndarray:
         >>> token_bars(tok, tok.encode(piece))[:4]
         array([0, 0, 0, 0])
     """
-    is_bar = np.array([tokenizer.token_types[i] == "Bar" for i in ids], dtype=np.int64)  # (T,)
+    is_bar = np.isin(np.asarray(ids, dtype=np.int64), tokenizer.bar_ids).astype(np.int64)  # (T,)
     return np.maximum(np.cumsum(is_bar) - 1, 0)
 
 
@@ -284,12 +284,12 @@ class AttentionExplorer(w.VBox):
     def _generate(self, content_ids: list[int], mel: np.ndarray) -> list[int]:
         """The model's own transfer (seeded, grammar-constrained) as a target ending in EOS."""
         tok, cfg = self.tokenizer, self.model.config
-        bar_ids = [i for i, kind in enumerate(tok.token_types) if kind == "Bar"]
-        n_bars = max(1, sum(1 for t in content_ids if t in bar_ids))
+        n_bars = max(1, sum(1 for t in content_ids if t in tok.bar_ids))
         generator = torch.Generator(self.model.target_emb.weight.device).manual_seed(0)
-        ids = generate(self.model, [content_ids], mel, max_new_tokens=min(cfg.max_len - 1, 2 * len(content_ids) + 256),
-                       top_p=0.9, grammar=tok.grammar, bar_ids=bar_ids, max_bars=n_bars, generator=generator)[0]
-        return ids if ids[-1] == EOS else ids + [EOS]
+        ids = generate(self.model, [content_ids], mel, max_new_tokens=token_budget(len(content_ids), cfg.max_len),
+                       top_p=0.9, grammar=tok.grammar, bar_ids=tok.bar_ids, max_bars=n_bars, generator=generator,
+                       bos_id=tok.bos_id, eos_id=tok.eos_id)[0]
+        return ids if ids[-1] == tok.eos_id else ids + [tok.eos_id]
 
     def _set_layer_options(self) -> None:
         n_layers = len(self.maps.get(self.kind.value, [])) or 1

@@ -5,6 +5,11 @@ a reference into feature maps ``F`` of ``C`` channels over ``N`` time-frequency 
 ``G = F F^T / (C N)`` (:func:`mstoolkit.losses.gram_matrix`) keeps which channels fire *together* and
 forgets *where*: a statistic of texture, i.e. of style. The style loss between two references is the
 mean squared difference of their Gram matrices (:func:`mstoolkit.losses.style_loss`).
+
+The widget draws; the library computes: the stages' feature maps and Gram matrices
+(:func:`mstoolkit.losses.gram_matrices`), their loss (:func:`mstoolkit.losses.gram_style_loss`), the
+windows of the map (:func:`mstoolkit.data.reference_windows`) and its score
+(:func:`mstoolkit.metrics.nearest_neighbour_agreement`).
 """
 from __future__ import annotations
 
@@ -16,73 +21,17 @@ import plotly.graph_objects as go
 import torch
 
 from mstoolkit import viz
+from mstoolkit.data import reference_windows
 from mstoolkit.generate import reference_mel
-from mstoolkit.losses import gram_matrix
-from mstoolkit.model import MusicStyleTransformer, StyleEncoder
+from mstoolkit.losses import gram_matrices, gram_style_loss
+from mstoolkit.metrics import nearest_neighbour_agreement
+from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.piece import MidiError, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
 
 from ._common import UPLOAD_ACCEPT, mel_from_upload, open_model, replace_figure, show_message
 
 EMBEDDINGS = ("style vector", "Gram matrix")  # what the map places: the model's style input, or the Gram
-
-
-# ----------------------------------------------------------------------------- library-level helpers
-def style_feature_maps(encoder: StyleEncoder, mel: Any) -> list[torch.Tensor]:
-    """The feature maps ``(C, F', T')`` after each convolution stage of ``encoder`` for one mel ``(n_mels, frames)``.
-
-    Taken with forward hooks on the stages' activations while the encoder runs as usual, so the
-    input scaling and layers are exactly the model's.
-
-        >>> [f.shape for f in style_feature_maps(model.style_encoder, mel)]   # e.g. (16, 64, 442), ...
-    """
-    stages = [m for m in encoder.net if isinstance(m, torch.nn.GELU)]
-    maps: list[torch.Tensor] = []
-    hooks = [m.register_forward_hook(lambda _m, _inp, out: maps.append(out[0].detach())) for m in stages]
-    try:
-        encoder.embed(mel)  # (d_style,); the hooks keep each stage's (C, F', T') on the way
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return maps
-
-
-def gram_matrices(encoder: StyleEncoder, mel: Any) -> list[np.ndarray]:
-    """One Gram matrix ``(C, C)`` per convolution stage of ``encoder`` for a mel ``(n_mels, frames)``.
-
-        >>> g1, g2, g3 = gram_matrices(model.style_encoder, mel)
-    """
-    return [gram_matrix(f[None])[0].float().cpu().numpy() for f in style_feature_maps(encoder, mel)]  # (C, C)
-
-
-def gram_style_loss(gram_a: np.ndarray, gram_b: np.ndarray) -> float:
-    """``mean((G_a - G_b)^2)``: :func:`mstoolkit.losses.style_loss` on Gram matrices already computed
-    (so clips of different lengths compare: the Gram is ``(C, C)`` whatever ``N``).
-
-        >>> gram_style_loss(g, g)
-        0.0
-    """
-    if gram_a.shape != gram_b.shape:
-        raise ValueError(f"gram_style_loss: Gram shapes differ, {gram_a.shape} vs {gram_b.shape}")
-    return float(np.mean((np.asarray(gram_a, dtype=np.float64) - gram_b) ** 2))
-
-
-def reference_windows(n: int, bars: int, samples: Sequence[str] | None = None) -> list[tuple[str, int]]:
-    """``n`` windows ``(sample name, first bar)`` of ``bars`` bars from the shipped samples, taking the
-    first window of every sample before any second one (so few windows still span several pieces).
-
-        >>> reference_windows(3, 4)
-        [('bwv248.23-2', 0), ('bwv269', 0), ('bwv304', 0)]
-    """
-    paths = sample_paths()
-    names = list(samples or sorted(paths))
-    lengths = {name: len(load_piece(paths[name]).bar_starts()) for name in names}
-    out: list[tuple[str, int]] = []
-    first = 0
-    while len(out) < n and any(first + bars <= count for count in lengths.values()):
-        out += [(name, first) for name in names if first + bars <= lengths[name]][: n - len(out)]
-        first += bars
-    return out
 
 
 # ----------------------------------------------------------------------------- the widget
@@ -295,16 +244,3 @@ class GramExplorer(w.VBox):
             gram = self._grams_of(key, mel)[self.layer.value]
             return gram[np.triu_indices(len(gram))]  # (C (C + 1) / 2,): a Gram is symmetric
         return self.model.style_encoder.embed(mel).float().cpu().numpy()  # (d_style,)
-
-
-def nearest_neighbour_agreement(embeddings: np.ndarray, labels: Sequence[str]) -> float:
-    """Fraction of points whose nearest other point (Euclidean) has the same label.
-
-        >>> nearest_neighbour_agreement(np.array([[0.0], [0.1], [5.0], [5.1]]), ["a", "a", "b", "b"])
-        1.0
-    """
-    x = np.asarray(embeddings, dtype=np.float64)
-    dist = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)  # (N, N)
-    np.fill_diagonal(dist, np.inf)
-    nearest = dist.argmin(axis=1)
-    return float(np.mean([labels[i] == labels[j] for i, j in enumerate(nearest)]))

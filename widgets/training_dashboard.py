@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from mstoolkit import audio, viz
 from mstoolkit.config import UserError
 from mstoolkit.piece import Piece, load_piece, sample_paths, samples_dir
-from mstoolkit.styles import list_styles, render_style
+from mstoolkit.styles import list_styles
 from mstoolkit.train import TrainConfig, Trainer
 
 from ._common import show_message
@@ -280,13 +280,13 @@ class TrainingDashboard(w.VBox):
         """Transfer the sample's first bars with the model as it is now; a failure is only reported."""
         import torch
 
+        from mstoolkit.data import style_reference
         from mstoolkit.generate import reference_mel, transfer
 
         try:
             if self._sample_input is None:
-                names = [n for n in sorted(sample_paths()) if n != self.sample_name]
                 content = load_piece(sample_paths()[self.sample_name]).slice_bars(0, self.sample_bars)
-                reference = render_style(load_piece(sample_paths()[names[0]]).slice_bars(0, 4), self.sample_style)
+                reference = style_reference(self.sample_style, avoid=self.sample_name)
                 self._sample_input = (content, reference_mel(reference, n_mels=trainer.model.config.n_mels))
             content, mel = self._sample_input
             trainer.model.eval()  # no dropout; train_step puts it back in train mode

@@ -7,7 +7,6 @@ ground truth, so the result is scored with StyleBench's measures against it.
 """
 from __future__ import annotations
 
-import functools
 import html
 import os
 import time
@@ -19,13 +18,14 @@ import plotly.graph_objects as go
 
 from mstoolkit import audio, metrics, viz
 from mstoolkit.model import MusicStyleTransformer
+from mstoolkit.bench import sample_style_classifier
+from mstoolkit.data import style_reference
 from mstoolkit.piece import MidiError, Piece, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import RemiTokenizer
 
 from ._common import UPLOAD_ACCEPT, open_model, piece_from_upload, reference_from_upload, replace_figure, show_message
 
-REFERENCE_BARS = 4  # StyleBench's references are 4-bar windows
 REFERENCE_SECONDS = 12  # an uploaded audio reference is cut to what training references last (512 mel frames)
 CORPUS_SUGGESTIONS = ("bach/bwv66.6", "bach/bwv1.6", "bach/bwv10.7", "bach/bwv26.6", "bach/bwv40.8",
                       "bach/bwv153.1", "bach/bwv244.10")
@@ -54,25 +54,6 @@ CSS = """<style>
 .mst-studio table.mst-scores td, .mst-studio table.mst-scores th {padding: 2px 12px; text-align: right;}
 .mst-studio table.mst-scores td:first-child {text-align: left;}
 </style>"""
-
-
-@functools.lru_cache(maxsize=1)
-def sample_style_classifier() -> metrics.StyleClassifier | None:
-    """A style classifier trained on the shipped samples' 4-bar windows rendered in every style
-    (about a second; cached). None if scikit-learn is not installed.
-
-    StyleBench's own classifier (``mstoolkit.bench.style_classifier``) needs the full corpus build;
-    this small one answers "which style does the result sound like?" offline.
-    """
-    from mstoolkit.data import cut_windows
-
-    try:
-        import sklearn  # noqa: F401 - metrics.train_style_classifier needs it
-    except ImportError:
-        return None
-    windows = [win for path in sample_paths().values()
-               for _, win in cut_windows(load_piece(path), REFERENCE_BARS, max_windows=3)]
-    return metrics.train_style_classifier([(render_style(win, s), s) for win in windows for s in list_styles()])
 
 
 class TransferStudio(w.VBox):
@@ -258,8 +239,8 @@ class TransferStudio(w.VBox):
         return self._corpus_cache[name]
 
     def _reference(self, content_name: str) -> tuple[Piece | np.ndarray, str, str | None]:
-        """``(reference, description, style name or None)``; the named style's reference is another
-        sample piece rendered in that style."""
+        """``(reference, description, style name or None)``; a named style's reference is the library's
+        (:func:`mstoolkit.data.style_reference`: another sample piece rendered in that style)."""
         if self.style_source.value == "upload":
             if self._reference_upload is None:
                 raise ValueError("Upload a reference (MIDI or audio) first, or choose a named style.")
@@ -267,10 +248,8 @@ class TransferStudio(w.VBox):
             return reference, f"uploaded {name}", None
         if self.style.value is None:
             raise ValueError("Pick a style.")
-        others = [n for n in sorted(sample_paths()) if n != content_name]
-        other = others[0]
-        reference = render_style(load_piece(sample_paths()[other]).slice_bars(0, REFERENCE_BARS), self.style.value)
-        return reference, f"{other} in {self.style.value}", self.style.value
+        reference = style_reference(self.style.value, avoid=content_name)
+        return reference, f"{reference.name} in {self.style.value}", self.style.value
 
     # -------------------------------------------------------------- generate
     def generate(self) -> Piece | None:
@@ -333,30 +312,17 @@ class TransferStudio(w.VBox):
         self.audio_box.value = f"<table><tr>{cells}</tr></table>"
 
     def _score(self, style: str | None) -> None:
-        """StyleBench measures of the result and of the identity baseline (the content copied)."""
-        content, result = self.content, self.result
-        if style is not None:  # a ground truth exists: every measure
-            self.metrics = metrics.score_pair(result, self.target, content, self.reference, style=style)
-            self.baseline_metrics = metrics.score_pair(content, self.target, content, self.reference, style=style)
-            self.breakdown = metrics.error_breakdown(result, self.target)
-            self.baseline_breakdown = metrics.error_breakdown(content, self.target)
-        else:
-            self.breakdown, self.baseline_breakdown = {}, {}
-
-            def partial(piece: Piece) -> dict[str, Any]:
-                scores = {"content_similarity": metrics.content_similarity(piece, content), **metrics.descriptors(piece)}
-                if isinstance(self.reference, Piece):
-                    scores["style_profile_similarity"] = metrics.style_profile_similarity(piece, self.reference)["mean"]
-                return scores
-
-            self.metrics, self.baseline_metrics = partial(result), partial(content)
+        """Scores of the result and of the identity baseline (the content copied), by the library
+        (:func:`mstoolkit.metrics.score_transfer`, :func:`mstoolkit.bench.sample_style_classifier`),
+        drawn as a table."""
+        content, result, target = self.content, self.result, self.target
         classifier = sample_style_classifier() if self.classify else None
-        self.predicted_style = classifier.predict([result])[0] if classifier is not None and len(result) else None
-        if self.predicted_style is not None:
-            self.metrics["predicted_style"] = self.predicted_style
-            self.baseline_metrics["predicted_style"] = classifier.predict([content])[0]
-            if style is not None:
-                self.metrics["style_correct"] = float(self.predicted_style == style)
+        self.metrics, self.baseline_metrics = (
+            metrics.score_transfer(piece, content, self.reference, style=style, target=target, classifier=classifier)
+            for piece in (result, content))
+        self.breakdown = metrics.error_breakdown(result, target) if target is not None else {}
+        self.baseline_breakdown = metrics.error_breakdown(content, target) if target is not None else {}
+        self.predicted_style = self.metrics.get("predicted_style")
         rows = []
         if self.predicted_style is not None:
             rows.append(("sounds like (style classifier)", self.metrics["predicted_style"],
