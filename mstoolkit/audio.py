@@ -68,6 +68,7 @@ def render(
     piece, then ``tail`` seconds in which the last notes' releases decay. Its peak is scaled to 1.0
     (each render on its own), and a piece without notes renders to that many zeros.
 
+        >>> from mstoolkit.piece import Note
         >>> audio = render(Piece([Note(0, 12, 60)]))   # one quarter note at 120 bpm: 0.5 s + 0.5 s tail
         >>> audio.shape
         (22050,)
@@ -290,7 +291,7 @@ class MelSpectrogram(torch.nn.Module):
 def play(x: Piece | np.ndarray, sample_rate: int = SAMPLE_RATE):
     """An ``IPython.display.Audio`` player for a Piece (rendered first) or a mono audio array.
 
-        >>> play(piece)   # in a notebook cell: an inline audio player
+        >>> player = play(piece)   # a notebook cell ending in play(piece) shows an inline audio player
     """
     from IPython.display import Audio
 
@@ -316,7 +317,7 @@ def save_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMP
 def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Read an audio file (WAV, FLAC, OGG, ...) as float32 mono resampled to ``sample_rate``.
 
-        >>> reference = load_audio("swing_reference.wav")
+        >>> reference = load_audio("swing_reference.wav")  # doctest: +SKIP
     """
     path = os.fspath(path)
     if not os.path.isfile(path):

@@ -1,12 +1,12 @@
 """Model checkpoints: ``config.json`` + ``model.safetensors`` (no pickle: loading never runs code from
 the file), shipped checkpoints by name, the in-memory ``"debug"`` model, and CPU int8 quantization.
 
-    >>> save_pretrained(model, "runs/swing")                      # or model.save_pretrained(...)
+    >>> folder = save_pretrained(model, "runs/swing")             # or model.save_pretrained(...)
     >>> model = load_pretrained("runs/swing")                     # or MusicStyleTransformer.from_pretrained
     >>> model = load_pretrained("demo")                           # shipped: data_samples/checkpoints/demo/
     >>> small = quantize_int8(model)                              # CPU inference, Linear layers in int8
     >>> model, tokenizer, folder = load_with_tokenizer("runs/swing")  # a run folder: its latest checkpoint
-    >>> history = read_log("runs/swing")                          # the run's log.jsonl, as lists per key
+    >>> history = read_log("runs/swing")                          # a run's log.jsonl  # doctest: +SKIP
 
 A checkpoint directory holds ``config.json`` (``{"format": "mstoolkit.MusicStyleTransformer",
 "version": 1, "dtype": "float32", "config": {...ModelConfig...}}``) and ``model.safetensors``.

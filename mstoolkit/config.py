@@ -51,7 +51,7 @@ def unknown_key(key: str, valid: Sequence[str], what: str = "unknown config key"
     """``"unknown config key 'lrr'; did you mean lr?"``: the message for a key not in ``valid``.
 
         >>> unknown_key("lrr", ["lr", "min_lr", "seed"])
-        "unknown config key 'lrr'; did you mean lr, min_lr?"
+        "unknown config key 'lrr'; did you mean lr?"
     """
     close = difflib.get_close_matches(key, valid, n=3)
     return f"{what} {key!r}" + (f"; did you mean {', '.join(close)}?" if close else otherwise)

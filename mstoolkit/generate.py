@@ -2,9 +2,9 @@
 constrained and batched decoding with token and bar limits, bar-by-bar streaming with a style switch
 mid-stream, and the one-call :func:`transfer`.
 
-    >>> ids = generate(model, content_ids, mel, max_new_tokens=512, temperature=0.9, top_p=0.95,
+    >>> ids = generate(model, content_ids, mel, max_new_tokens=256, temperature=0.9, top_p=0.95,
     ...                grammar=tokenizer.grammar)          # list of [BOS, ..., EOS] id lists
-    >>> piece = transfer(model, tokenizer, "bach.mid", "swing_reference.wav")
+    >>> piece = transfer(model, tokenizer, "bach.mid", "swing_reference.wav")  # doctest: +SKIP
 
 How a step works (:class:`Decoder`): every piece of per-step state (last token, position, grammar
 state, finished flags, bar counts, the output buffer and the KV cache) is a device tensor of fixed
@@ -98,7 +98,7 @@ class Decoder:
     Puts ``model`` in eval mode.
 
         >>> dec = Decoder(model, content_ids, mel, max_new_tokens=256, top_k=50)
-        >>> dec.run(); dec.sequences()
+        >>> dec.run(); rows = dec.sequences()
     """
 
     @torch.no_grad()
@@ -343,8 +343,8 @@ def generate(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, 
              generator: torch.Generator | None = None, bos_id: int = BOS, eos_id: int = EOS) -> list[list[int]]:
     """Generate a batch; returns one ``[BOS, ..., EOS]`` id list per content row (see :class:`Decoder`).
 
-        >>> generate(model, [ids_a, ids_b], mel, max_new_tokens=256, temperature=0.9, top_k=40,
-        ...          grammar=tokenizer.grammar, bar_ids=[3], max_bars=8)
+        >>> rows = generate(model, [ids_a, ids_b], mel, max_new_tokens=256, temperature=0.9, top_k=40,
+        ...                 grammar=tokenizer.grammar, bar_ids=tokenizer.bar_ids, max_bars=8)
     """
     was_training = model.training
     try:
@@ -370,10 +370,10 @@ class StyleStream:
     ``first_token`` (new reference -> first token in the new style on the host) and ``first_bar``
     (-> the end of the first bar in the new style). ``ids`` holds every token so far.
 
-        >>> live = stream(model, content_ids, mel_a, bar_ids=[3], grammar=tokenizer.grammar)
+        >>> live = stream(model, content_ids, mel_a, bar_ids=tokenizer.bar_ids, grammar=tokenizer.grammar)
         >>> bar_1 = next(live)
-        >>> bar_2 = live.send(mel_b)       # bar 2 in the style of mel_b
-        >>> live.last_switch
+        >>> bar_2 = live.send(mel_b)       # bar 2 in the style of mel_b  # doctest: +SKIP
+        >>> live.last_switch  # doctest: +SKIP
         {'encode': 4.1, 'first_token': 4.9, 'first_bar': 61.0}
     """
 
@@ -505,7 +505,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     :func:`token_budget` tokens per window unless ``max_new_tokens`` says otherwise; ``seed`` fixes
     the sampling.
 
-        >>> swing = transfer(model, tokenizer, "chorale.mid", swing_piece, temperature=0.9, top_p=0.95)
+        >>> swing = transfer(model, tokenizer, "chorale.mid", swing_piece, temperature=0.9, top_p=0.95)  # doctest: +SKIP
     """
     from mstoolkit.piece import Piece
 

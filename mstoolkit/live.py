@@ -4,12 +4,12 @@ A :class:`LiveSession` transfers a piece (or a short theme, looped) beat by beat
 a background thread and renders every finished beat to audio with the soundfont. ``switch(style)``
 takes effect at the next beat (or bar, ``quantize="bar"``) of the *playback* clock:
 
-    >>> live = LiveSession("demo", content="bwv66.6", style="straight", on_chunk=send_to_speaker)
-    >>> live.start()
-    >>> live.switch("swing")            # the game got exciting
-    >>> live.switches[-1]               # ms after the click
+    >>> live = LiveSession("demo", content="bwv66.6", style="straight", on_chunk=send_to_speaker)  # doctest: +SKIP
+    >>> live.start()  # doctest: +SKIP
+    >>> live.switch("swing")            # the game got exciting  # doctest: +SKIP
+    >>> live.switches[-1]               # ms after the click  # doctest: +SKIP
     {'style': 'swing', 'encode_ms': 9.8, 'first_token_ms': 11.2, 'audio_ready_ms': 58.0, 'audible_ms': 412.0, ...}
-    >>> live.stop()
+    >>> live.stop()  # doctest: +SKIP
 
 Why a switch is cheap: generation is autoregressive with a KV cache (:class:`~mstoolkit.generate.Decoder`).
 The tokens already decoded stay; a switch only re-encodes the content with the new style reference

@@ -3,8 +3,8 @@ token cross-entropy; and the style features they are taken on (a style encoder's
 matrices). Functions of tensors and arrays; only torch and numpy are imported (a style encoder is
 used through its ``net`` and ``embed``, so this module does not import the model).
 
-    >>> style_loss(features_a, features_b)          # (B, C, N) each -> scalar
-    >>> style_contrastive_loss(style_vectors, style_labels)
+    >>> style_loss(features_a, features_b)          # (B, C, N) each -> scalar  # doctest: +SKIP
+    >>> style_contrastive_loss(style_vectors, style_labels)  # doctest: +SKIP
     >>> grams = gram_matrices(model.style_encoder, mel)   # one (C, C) array per stage
 """
 from __future__ import annotations
@@ -98,7 +98,7 @@ def style_contrastive_loss(embeddings: torch.Tensor, style_labels: torch.Tensor,
     the softmax running over all ``j != i``; anchors are averaged. ``style_labels (B,)``: integer
     style ids. Raises ValueError when no two examples share a style (nothing to pull together).
 
-        >>> style_contrastive_loss(model.style_encoder(mels), torch.tensor([0, 0, 1, 1]))
+        >>> style_contrastive_loss(model.style_encoder(mels), torch.tensor([0, 0, 1, 1]))  # doctest: +SKIP
     """
     if embeddings.dim() != 2 or style_labels.shape != embeddings.shape[:1]:
         raise ValueError(f"style_contrastive_loss: expected embeddings (B, D) and labels (B,), got "
@@ -125,7 +125,7 @@ def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: int
     ``label_smoothing`` moves that much probability mass evenly onto all classes (0 = off). Under
     autocast the reduction runs in float32 (PyTorch's autocast policy for cross-entropy).
 
-        >>> token_cross_entropy(logits, ids[:, 1:], pad_id=0, label_smoothing=0.1)
+        >>> token_cross_entropy(logits, ids[:, 1:], pad_id=0, label_smoothing=0.1)  # doctest: +SKIP
     """
     if logits.dim() != 3 or logits.shape[:2] != targets.shape:
         raise ValueError(f"token_cross_entropy: expected logits (B, T, V) and targets (B, T), got "

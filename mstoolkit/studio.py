@@ -81,7 +81,7 @@ def serve(port: int | None = None, open_browser: bool = True, model: str = "demo
     port in use or out of range, FileNotFoundError for an unknown model, ImportError (with the pip
     command) when Voila is missing.
 
-        >>> serve(port=9000, open_browser=False)   # blocks; prints the URL first
+        >>> serve(port=9000, open_browser=False)   # blocks; prints the URL first  # doctest: +SKIP
     """
     try:
         from voila.app import Voila

@@ -133,7 +133,7 @@ def attention_heatmap(weights, query_labels: Sequence[str] | None = None,
     ``query_start`` / ``key_start``: index of the first row / column in the whole sequence, so a
     window cut from a long map keeps the tokens' real positions in its labels (``"120:Pitch_60"``).
 
-        >>> attention_heatmap(maps.encoder[0][0, 0], names, names, title="encoder layer 1, head 1")
+        >>> attention_heatmap(maps.encoder[0][0, 0], names, names, title="encoder layer 1, head 1")  # doctest: +SKIP
     """
     weights = _as_2d("weights", weights)
     t_q, t_k = weights.shape
@@ -187,7 +187,7 @@ def attention_arcs(piece: Piece, note_weights, query_note: int, top_k: int = 12,
     drawn faded under ``piece`` on the same beat axis. The ``top_k`` strongest keys are drawn as arcs
     whose width and opacity follow the weight.
 
-        >>> attention_arcs(piece, note_attention(att, groups, groups), query_note=5, top_k=8)
+        >>> attention_arcs(piece, note_attention(att, groups, groups), query_note=5, top_k=8)  # doctest: +SKIP
     """
     weights = _as_2d("note_weights", note_weights)
     n = len(piece.notes)
@@ -239,7 +239,7 @@ def gram_figure(grams: Mapping[str, object], title: str | None = None) -> go.Fig
     The Gram panels share one colour scale (so equal colours mean equal values across panels); the
     difference has its own, diverging around 0.
 
-        >>> gram_figure({"swing": g_swing, "waltz": g_waltz})
+        >>> fig = gram_figure({"swing": np.eye(4), "waltz": np.ones((4, 4)) / 4})
     """
     if not grams:
         raise ValueError("grams is empty: give at least one named Gram matrix")
@@ -272,7 +272,7 @@ def gram_figure(grams: Mapping[str, object], title: str | None = None) -> go.Fig
 def style_loss_matrix(losses, labels: Sequence[str], title: str | None = None) -> go.Figure:
     """Pairwise style losses ``(N, N)`` between N references as a labelled heatmap (values written in).
 
-        >>> style_loss_matrix(np.array([[0, .2], [.2, 0]]), ["swing", "waltz"])
+        >>> fig = style_loss_matrix(np.array([[0, .2], [.2, 0]]), ["swing", "waltz"])
     """
     losses = _as_2d("losses", losses)
     if losses.shape != (len(labels), len(labels)):

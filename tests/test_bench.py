@@ -152,14 +152,6 @@ def test_format_style_table_has_one_row_per_style():
     assert format_table({"a": {"note_f1": 1.0, "by_target_style": groups}}).splitlines()[2:] == ["| note_f1 | 1.000 |"]
 
 
-def test_bench_doctests_run():
-    import doctest
-
-    import mstoolkit.bench
-
-    assert doctest.testmod(mstoolkit.bench).failed == 0
-
-
 def test_the_sample_classifier_tells_the_styles_of_the_shipped_samples_apart():
     """The offline classifier the Transfer Studio uses (no corpus build): trained once per process."""
     pytest.importorskip("sklearn")

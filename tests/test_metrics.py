@@ -145,14 +145,6 @@ def test_error_breakdown_identical_empty_and_drums():
         "n_output": 1, "exact": 1, "octave": 0, "wrong_pitch": 0, "timing": 0, "other": 0, "n_target": 1, "missed": 0}
 
 
-def test_metrics_doctests_run():
-    import doctest
-
-    import mstoolkit.metrics
-
-    assert doctest.testmod(mstoolkit.metrics).failed == 0
-
-
 # ----------------------------------------------------------------------------- chroma
 
 

@@ -1,7 +1,6 @@
 """REMI tokenizer: config, vocabulary, round trips (hand-written and hypothesis), quantization, grammar."""
 from __future__ import annotations
 
-import doctest
 import pickle
 
 import numpy as np
@@ -9,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mstoolkit.tokenizer
 from mstoolkit.config import UserError
 from mstoolkit.piece import Note, Piece, TempoChange, TimeSignature
 from mstoolkit.tokenizer import BOS, EOS, PAD, Grammar, RemiTokenizer, TokenizerConfig, bar_ticks
@@ -137,10 +135,6 @@ def test_save_load_and_pickle(tmp_path):
     (tmp_path / "bad.json").write_text('{"hello": 1}')
     with pytest.raises(ValueError, match="bad.json"):
         RemiTokenizer.load(tmp_path / "bad.json")
-
-
-def test_module_doctests():
-    assert doctest.testmod(mstoolkit.tokenizer).failed == 0
 
 
 # ---------------------------------------------------------------------------- hand-written round trips

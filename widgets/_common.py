@@ -42,7 +42,7 @@ def open_model(model: MusicStyleTransformer | str | os.PathLike | None,
 def replace_figure(target: go.FigureWidget, source: go.Figure) -> None:
     """Show ``source``'s traces and layout in the live ``target`` widget (one front-end update).
 
-    >>> replace_figure(fig_widget, viz.piano_roll(piece))
+    >>> replace_figure(fig_widget, viz.piano_roll(piece))  # doctest: +SKIP
     """
     with target.batch_update():
         target.data = ()
@@ -53,7 +53,7 @@ def replace_figure(target: go.FigureWidget, source: go.Figure) -> None:
 def piece_from_upload(value: Sequence[dict[str, Any]]) -> Piece:
     """The first file of a ``FileUpload.value`` as a Piece; ValueError/MidiError naming the file if unreadable.
 
-    >>> piece = piece_from_upload(upload.value)
+    >>> piece = piece_from_upload(upload.value)  # doctest: +SKIP
     """
     if not value:
         raise ValueError("no file uploaded")
@@ -66,7 +66,7 @@ def piece_from_upload(value: Sequence[dict[str, Any]]) -> Piece:
 def show_message(label: w.HTML, text: str, error: bool = False) -> None:
     """Put ``text`` into ``label`` (red when ``error``), HTML-escaped.
 
-    >>> show_message(status, "x.mid: not a MIDI file", error=True)
+    >>> show_message(status, "x.mid: not a MIDI file", error=True)  # doctest: +SKIP
     """
     colour = "#b00020" if error else "#333"
     label.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
@@ -76,7 +76,7 @@ def reference_from_upload(item: dict[str, Any]) -> tuple[str, Piece | np.ndarray
     """``(file name, reference)`` of one ``FileUpload`` item: a MIDI file as a Piece, an audio file as mono
     samples at mstoolkit's rate. ValueError / MidiError naming the file when it cannot be read.
 
-    >>> name, reference = reference_from_upload(upload.value[0])
+    >>> name, reference = reference_from_upload(upload.value[0])  # doctest: +SKIP
     """
     name = item.get("name", "upload")
     data = bytes(item["content"])
@@ -99,7 +99,7 @@ def mel_from_upload(item: dict[str, Any], n_mels: int = 128) -> tuple[str, np.nd
     """``(file name, log-mel (n_mels, frames))`` of one ``FileUpload`` item (MIDI rendered with the
     soundfont, or audio); errors as :func:`reference_from_upload`.
 
-    >>> name, mel = mel_from_upload(upload.value[0])
+    >>> name, mel = mel_from_upload(upload.value[0])  # doctest: +SKIP
     """
     name, reference = reference_from_upload(item)
     return name, reference_mel(reference, n_mels=n_mels)

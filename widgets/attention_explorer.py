@@ -403,7 +403,7 @@ class AttentionExplorer(w.VBox):
         HTML files embed plotly.js (they open offline); PNG and SVG need the ``kaleido`` package
         (``pip install kaleido``, which drives a Chrome / Chromium installed on the machine).
 
-            >>> explorer.export("html", "out/bwv66_cross")
+            >>> explorer.export("html", "out/bwv66_cross")  # doctest: +SKIP
         """
         if fmt not in EXPORT_FORMATS:
             raise ValueError(f"export format {fmt!r}: choose one of {EXPORT_FORMATS}")

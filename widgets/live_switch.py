@@ -1,7 +1,7 @@
 """``LiveSwitch``: music that keeps playing while you switch its style (the game-music demo).
 
     >>> from mstoolkit.widgets import LiveSwitch
-    >>> LiveSwitch("demo", content="bwv66.6")       # press Play, then a style button or keys 1-9
+    >>> LiveSwitch("demo", content="bwv66.6")       # press Play, then a style button or keys 1-9  # doctest: +SKIP
 
 The kernel side is a :class:`mstoolkit.live.LiveSession` (generation + soundfont rendering, beat by
 beat, ahead of playback, in a thread). Each rendered beat goes to the browser as 16-bit PCM in a

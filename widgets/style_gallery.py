@@ -17,7 +17,7 @@ from ._common import show_message
 class StyleGallery(w.VBox):
     """A sample's first ``bars`` bars in each chosen style, one tab per style, rendered when its tab opens.
 
-    >>> gallery = StyleGallery(styles=["straight", "swing"]); gallery.tabs.selected_index = 1
+    >>> gallery = StyleGallery(styles=["straight", "swing"]); gallery.tabs.selected_index = 1  # doctest: +SKIP
 
     State for scripts and tests: ``piece`` (the content), ``rendered`` (style name -> Piece, only the
     tabs opened so far), ``figures`` (style name -> (piano roll, mel) FigureWidgets), ``audios``,

@@ -15,7 +15,7 @@ from ._common import piece_from_upload, replace_figure, show_message
 class TokenizerExplorer(w.VBox):
     """Pick a shipped sample or upload a MIDI file; shows its token strip, piano roll, round trip and audio.
 
-    >>> explorer = TokenizerExplorer(); explorer.sample.value = "bwv269"   # in a notebook: `explorer`
+    >>> explorer = TokenizerExplorer(); explorer.sample.value = "bwv269"   # in a notebook: `explorer`  # doctest: +SKIP
 
     State for scripts and tests: ``piece`` (first ``bars`` bars of the selection), ``ids``, ``decoded``,
     ``round_trip_ok``, ``original_audio`` / ``decoded_audio`` (IPython Audio), ``status`` (messages).

@@ -69,7 +69,7 @@ class TrainingDashboard(w.VBox):
     throughput, a progress bar, and every ``sample_every`` steps the current model's transfer of a
     short chorale, rendered to audio.
 
-        >>> dash = TrainingDashboard(samples_config(max_steps=40)); dash   # then press Start (or dash.start())
+        >>> dash = TrainingDashboard(samples_config(max_steps=40)); dash   # then Start  # doctest: +SKIP
 
     ``config``: a TrainConfig, a preset name (``"debug"``: :func:`samples_config` of that preset) or
     a ``.yaml``/``.json`` file. The *Max steps*, *Learning rate* and *Settings* boxes override it

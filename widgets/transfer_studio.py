@@ -59,7 +59,7 @@ CSS = """<style>
 class TransferStudio(w.VBox):
     """Content + style + sampling settings -> Generate -> piano rolls, A/B audio and StyleBench scores.
 
-        >>> studio = TransferStudio(model="demo"); studio            # in a notebook; or studio.generate()
+        >>> studio = TransferStudio(model="demo"); studio     # in a notebook; or studio.generate()  # doctest: +SKIP
 
     ``model``: ``"demo"`` (the shipped checkpoint), a checkpoint or run folder, a
     :class:`~mstoolkit.model.MusicStyleTransformer` (with ``tokenizer``), ``"debug"`` (untrained) or
