@@ -15,7 +15,7 @@ from mstoolkit import audio
 from mstoolkit.checkpoint import load_with_tokenizer
 from mstoolkit.generate import reference_mel
 from mstoolkit.model import MusicStyleTransformer
-from mstoolkit.piece import Piece, load_piece
+from mstoolkit.piece import MidiError, Piece, load_piece
 from mstoolkit.tokenizer import RemiTokenizer
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -61,6 +61,21 @@ def piece_from_upload(value: Sequence[dict[str, Any]]) -> Piece:
     name = item.get("name", "upload")
     piece = load_piece(bytes(item["content"]), name=name)  # errors name the file as uploaded
     return piece.replace(name=name.rsplit(".", 1)[0])
+
+
+def uploaded_piece(upload: w.FileUpload, status: w.HTML) -> Piece | None:
+    """The MIDI file in ``upload`` as a Piece; None when there is none, or when it cannot be read (then
+    ``status`` says why). What every widget's MIDI upload handler does first.
+
+    >>> piece = uploaded_piece(self.upload, self.status)  # doctest: +SKIP
+    """
+    if not upload.value:
+        return None
+    try:
+        return piece_from_upload(upload.value)
+    except (MidiError, ValueError) as err:
+        show_message(status, f"Could not read the upload: {err}", error=True)
+        return None
 
 
 def show_message(label: w.HTML, text: str, error: bool = False) -> None:

@@ -26,7 +26,7 @@ from mstoolkit.piece import TICKS_PER_QUARTER, MidiError, Piece, load_piece, sam
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import RemiTokenizer
 
-from ._common import UPLOAD_ACCEPT, mel_from_upload, open_model, piece_from_upload, replace_figure, show_message
+from ._common import UPLOAD_ACCEPT, mel_from_upload, open_model, replace_figure, show_message, uploaded_piece
 
 KINDS = ("cross", "encoder self", "decoder self", "copy")  # widget label; AttentionMaps field in _FIELD
 _FIELD = {"encoder self": "encoder", "decoder self": "decoder_self", "cross": "cross", "copy": "copy"}
@@ -167,14 +167,10 @@ class AttentionExplorer(w.VBox):
         self.run()
 
     def _on_upload(self, _change=None) -> None:
-        if not self.upload.value:
-            return
-        try:
-            self._source = piece_from_upload(self.upload.value)
-        except (MidiError, ValueError) as err:
-            show_message(self.status, f"Could not read the upload: {err}", error=True)
-            return
-        self.run()
+        piece = uploaded_piece(self.upload, self.status)
+        if piece is not None:
+            self._source = piece
+            self.run()
 
     def _on_reference_upload(self, _change=None) -> None:
         if not self.reference_upload.value:

@@ -9,7 +9,7 @@ from mstoolkit import audio, viz
 from mstoolkit.piece import MidiError, Piece, load_piece, sample_paths
 from mstoolkit.tokenizer import RemiTokenizer
 
-from ._common import piece_from_upload, replace_figure, show_message
+from ._common import replace_figure, show_message, uploaded_piece
 
 
 class TokenizerExplorer(w.VBox):
@@ -53,14 +53,10 @@ class TokenizerExplorer(w.VBox):
         self._show()
 
     def _on_upload(self, _change=None) -> None:
-        if not self.upload.value:
-            return
-        try:
-            self._source = piece_from_upload(self.upload.value)
-        except (MidiError, ValueError) as err:
-            show_message(self.status, f"Could not read the upload: {err}", error=True)
-            return
-        self._show()
+        piece = uploaded_piece(self.upload, self.status)
+        if piece is not None:
+            self._source = piece
+            self._show()
 
     def _show(self) -> None:
         """Tokenize the first ``bars`` bars of the current source and refresh every view."""

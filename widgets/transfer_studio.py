@@ -24,7 +24,7 @@ from mstoolkit.piece import MidiError, Piece, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import RemiTokenizer
 
-from ._common import UPLOAD_ACCEPT, open_model, piece_from_upload, reference_from_upload, replace_figure, show_message
+from ._common import UPLOAD_ACCEPT, open_model, reference_from_upload, replace_figure, show_message, uploaded_piece
 
 REFERENCE_SECONDS = 12  # an uploaded audio reference is cut to what training references last (512 mel frames)
 CORPUS_SUGGESTIONS = ("bach/bwv66.6", "bach/bwv1.6", "bach/bwv10.7", "bach/bwv26.6", "bach/bwv40.8",
@@ -180,11 +180,8 @@ class TransferStudio(w.VBox):
     def _on_upload(self, _change=None) -> None:
         if not self.upload.value:
             return
-        try:
-            self._uploaded = piece_from_upload(self.upload.value)
-        except (MidiError, ValueError) as err:
-            self._uploaded = None
-            show_message(self.status, f"Could not read the upload: {err}", error=True)
+        self._uploaded = uploaded_piece(self.upload, self.status)
+        if self._uploaded is None:
             return
         self.content_source.value = "upload"
         show_message(self.status, f"Content: {self._uploaded.name} ({len(self._uploaded)} notes). Press Generate.")
