@@ -48,7 +48,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from mstoolkit.bench import run_bench, transfer_system
-from mstoolkit.checkpoint import (LATEST_NAME, LOG_NAME, STATE_NAME, STEP_KEYS, TOKENIZER_NAME,  # noqa: F401
+from mstoolkit.checkpoint import (LATEST_NAME, LOG_NAME, STATE_NAME, STEP_KEYS, TOKENIZER_NAME,
                                   TRAIN_CONFIG_NAME, WEIGHTS_NAME, latest_checkpoint, read_config, read_weights,
                                   remove_stale_temporaries, save_pretrained, write_text_atomic)
 from mstoolkit.config import UserError, coerce, field_types, from_dict, plain, split_overrides, unknown_key
