@@ -44,7 +44,7 @@ def shipped_path(*parts: str) -> Path:
         >>> shipped_path("checkpoints", "no-such-model")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        FileNotFoundError: mstoolkit ships no 'checkpoints/no-such-model' ... (there: demo)
+        FileNotFoundError: mstoolkit ships no 'checkpoints/no-such-model' ... (there: ...demo...)
     """
     root = shipped_root()
     path = root.joinpath(*parts)
