@@ -24,6 +24,7 @@ APP_NOTEBOOK = APPS / "studio.ipynb"
 # its CDN links); Voila finds templates on the Jupyter path.
 TEMPLATE_ROOT = APPS / "jupyter"
 TEMPLATE = "mstoolkit-studio"
+UNFIT_EXTENSIONS = ["@jupyter-notebook/lab-extension"]  # lab extensions that cannot run inside a Voila page
 DEFAULT_PORT = 8866  # Voila's usual port; another free one is taken when it is busy
 HOST = "127.0.0.1"
 MODEL_ENV = "MSTOOLKIT_STUDIO_MODEL"  # the app notebook reads the model to load from here
@@ -63,7 +64,10 @@ def voila_argv(port: int, open_browser: bool = True, notebook: Path = APP_NOTEBO
         '--no-browser'
     """
     argv = [str(notebook), f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0",
-            f"--template={TEMPLATE}", "--theme=light", "--show_tracebacks=False"]
+            f"--template={TEMPLATE}", "--theme=light", "--show_tracebacks=False",
+            # Voila loads every installed lab extension; Notebook 7's own (installed with `notebook`) needs
+            # Notebook's shell and breaks the page ("The getter for the shared module is not a function")
+            f"--VoilaConfiguration.extension_denylist={UNFIT_EXTENSIONS!r}"]
     if not open_browser:
         argv.append("--no-browser")
     return argv
