@@ -4,7 +4,10 @@
     >>> print(format_table(results))  # doctest: +SKIP
 
 A system is ``"identity"`` (output = the content, unchanged), ``"oracle"`` (output = the target,
-i.e. the style renderer itself) or any callable
+i.e. the style renderer applied to the original window), ``"rule"`` (the target style's renderer
+applied to the *content* as given: what a system that knows the rules perfectly can recover from the
+content alone; where the content is an accompaniment style, the original inner voices are gone, so
+this is the practical ceiling of any system that reads only the content) or any callable
 ``system(content, reference, reference_mel, style_b) -> Piece``, such as a model wrapped by
 :func:`transfer_system`. Every triplet's output is scored
 with :func:`mstoolkit.metrics.score_pair`; style accuracy comes from a :class:`StyleClassifier`
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     from mstoolkit.metrics import StyleClassifier
 
 System = Callable[[Piece, Piece, np.ndarray, str], Piece]  # (content, reference, reference_mel, style_b) -> output
-BASELINES = ("identity", "oracle")
+BASELINES = ("identity", "oracle", "rule")
 # the table's row order; any other key score_pair returns follows in alphabetical order
 MAIN_METRICS = (
     "style_accuracy", "note_f1", "note_precision", "note_recall", "dtw_similarity", "content_similarity",
@@ -91,13 +94,13 @@ def style_classifier(bench: StyleBench, *, progress: bool = True) -> tuple[Style
     return classifier, accuracy
 
 
-def transfer_system(model: Any, tokenizer: Any, *, temperature: float = 0.9, top_p: float | None = 0.95,
+def transfer_system(model: Any, tokenizer: Any, *, temperature: float = 0.0, top_p: float | None = 0.95,
                     top_k: int | None = None, seed: int | None = 0, zero_style: bool = False) -> System:
     """A model as a system :func:`run_bench` scores: ``(content, reference, reference_mel, style_b) ->
     Piece`` by :func:`mstoolkit.generate.transfer` (triplet ``i`` sampled with seed ``seed + i``).
     ``zero_style`` replaces the style vector by zeros (the "does it use the reference?" ablation).
 
-        >>> run_bench(transfer_system(model, tokenizer, temperature=0.9), limit=20)  # doctest: +SKIP
+        >>> run_bench(transfer_system(model, tokenizer), limit=20)  # greedy, as transfer  # doctest: +SKIP
     """
     import torch
 
@@ -149,6 +152,8 @@ def _output(system: Union[str, System], bench: StyleBench, t: Triplet) -> Piece:
         return bench.content(t)
     if system == "oracle":
         return bench.target(t)
+    if system == "rule":
+        return render_style(bench.content(t), t.style_b)
     output = system(bench.content(t), bench.reference(t), bench.reference_mel(t), t.style_b)
     if not isinstance(output, Piece):
         raise ValueError(f"system returned {type(output).__name__} for triplet {t}, expected a Piece")

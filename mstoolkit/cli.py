@@ -416,7 +416,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--style", default="swing", help="style name (default: swing)")
     p.add_argument("--checkpoint", default="demo", help="model: shipped name or checkpoint folder (default: demo)")
-    p.add_argument("--temperature", type=float, default=0.9, help="sampling temperature (default 0.9)")
+    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature, 0 = greedy (default 0: "
+                   "greedy keeps the most notes)")
 
     p = add("train", cmd_train, "train a style-transfer model on StyleBench (under torchrun: DDP)")
     p.epilog = ("Every config key is a flag (--lr 3e-4, --data.corpus DIR, --model.dropout 0.1); "
@@ -440,7 +441,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .mid")
     p.add_argument("--wav", help="also render the output to this .wav")
     p.add_argument("--bars", type=int, help="use only the first N bars of the content")
-    p.add_argument("--temperature", type=float, default=0.9, help="sampling temperature, 0 = greedy (default 0.9)")
+    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature, 0 = greedy (default 0: "
+                   "greedy keeps the most notes)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -453,8 +455,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
     p = add("bench", cmd_bench, "score systems on StyleBench's test split and print a table")
-    p.add_argument("--baseline", action="append", choices=("identity", "oracle"),
-                   help="a baseline system (repeatable; default: both when no --checkpoint is given)")
+    p.add_argument("--baseline", action="append", choices=("identity", "oracle", "rule"),
+                   help="a baseline system (repeatable; default: identity and oracle when no --checkpoint is "
+                   "given): identity = the content unchanged, oracle = the target, rule = the target style's "
+                   "renderer applied to the content (what the content alone lets a perfect rule-follower recover)")
     p.add_argument("--checkpoint", action="append", help="a model: shipped name, checkpoint or run folder "
                    "(repeatable)")
     p.add_argument("--limit", type=int, help="score only the first N triplets")
@@ -462,7 +466,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the scores to this JSON file (with --by-style: the tables by style)")
     p.add_argument("--by-style", action="store_true", help="also print, per system, tables by target style and "
                    "by source style")
-    p.add_argument("--temperature", type=float, default=0.9, help="sampling temperature (default 0.9)")
+    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature, 0 = greedy (default 0: "
+                   "greedy keeps the most notes)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the first triplet (default 0)")

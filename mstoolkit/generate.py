@@ -32,6 +32,12 @@ from mstoolkit.config import UserError
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.tokenizer import BOS, EOS  # the tokenizer contract: PAD = 0 (model.config.pad_id), BOS = 1, EOS = 2
 
+# The default temperature of a transfer: 0, greedy. A StyleBench target is one deterministic rendering,
+# so every sampled step away from the most likely token can only cost notes: the demo model on the
+# first 100 validation triplets scores note F1 0.581 at T 0.9, 0.642 at T 0.5 and 0.672 greedy.
+# Sampling (T > 0) stays an option for variety.
+TRANSFER_TEMPERATURE = 0.0
+
 
 # ------------------------------------------------------------------------------ sampling filters
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -484,7 +490,7 @@ def prepare_content(tokenizer: Any, content: Any, content_style: str | None = "s
 @torch.no_grad()
 def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, reference: Any, *,
              window_bars: int | None = 4, max_bars: int | None = None, max_new_tokens: int | None = None,
-             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+             temperature: float = TRANSFER_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
              constrained: bool = True, seed: int | None = None, content_style: str | None = "straight"):
     """Re-write ``content`` in the style of ``reference``; returns a :class:`~mstoolkit.piece.Piece`.
 
@@ -500,7 +506,9 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     The content is cut into windows of ``window_bars`` bars (StyleBench's training windows are 4
     bars), all windows are generated together as one batch, and the results are laid end to end on
     the content's bar lines, with the content's tempo map and time signatures (``window_bars=None``:
-    the whole piece in one pass). ``max_bars`` keeps only the first bars of the content. With
+    the whole piece in one pass). ``max_bars`` keeps only the first bars of the content. Decoding is
+    greedy by default (``temperature=0``: see ``TRANSFER_TEMPERATURE`` for why); ``temperature > 0``
+    samples (with ``top_k``/``top_p``). With
     ``constrained`` (default) decoding follows ``tokenizer.grammar``, so every window decodes. At most
     :func:`token_budget` tokens per window unless ``max_new_tokens`` says otherwise; ``seed`` fixes
     the sampling.

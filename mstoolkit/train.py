@@ -105,7 +105,7 @@ class TrainConfig:
     eval_every: int = 100  # steps between validations (0: only at the end)
     eval_samples: int = 64  # val triplets for the val loss (0: no val loss)
     eval_bench: int = 0  # val triplets transferred by generation and scored with StyleBench metrics (0: off)
-    eval_temperature: float = 0.9  # sampling temperature of those transfers
+    eval_temperature: float = 0.0  # temperature of those transfers (0: greedy, as transfer)
     ckpt_every: int = 100  # steps between checkpoints (0: only at the end)
     keep_checkpoints: int = 2  # checkpoint folders kept (the newest)
     log_every: int = 1  # steps between lines in log.jsonl and progress updates

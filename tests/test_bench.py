@@ -41,6 +41,31 @@ def test_oracle_tops_the_scales_and_identity_scores_lower_on_style(baselines):
     assert oracle["swing_ratio_error"] == 0.0 and identity["swing_ratio_error"] > 0.3
 
 
+def test_rule_baseline_renders_the_content_in_the_target_style(bench):
+    """"rule" = the target style's renderer applied to the content: exact where the content still has
+    every voice of the window (source straight), short of the oracle where an accompaniment style has
+    replaced the inner voices (they cannot be recovered from the content)."""
+    from mstoolkit.styles import render_style
+
+    seen = []
+
+    def rendered(content, reference, reference_mel, style_b):
+        seen.append(style_b)
+        return render_style(content, style_b)
+
+    triplets = bench.triplets["test"]
+    assert run_bench("rule", bench=bench, progress=False)["note_f1"] == pytest.approx(
+        run_bench(rendered, bench=bench, progress=False)["note_f1"])
+    assert seen == [t.style_b for t in triplets]
+    assert any(t.style_a == "straight" for t in triplets)
+    for t in triplets:
+        score = metrics.note_prf(render_style(bench.content(t), t.style_b), bench.target(t)).f1
+        if t.style_a == "straight":
+            assert score == pytest.approx(1.0), t
+    rule = run_bench("rule", bench=bench, progress=False)
+    assert rule["note_f1"] < 1.0 and rule["style_accuracy"] >= 0.5
+
+
 def test_a_callable_system_gets_the_triplet_and_is_scored_like_a_baseline(bench, baselines):
     seen = []
 

@@ -78,7 +78,7 @@ class TransferStudio(w.VBox):
 
     def __init__(self, model: str | os.PathLike | MusicStyleTransformer | None = "demo", *,
                  tokenizer: RemiTokenizer | None = None, sample: str = "bwv66.6", style: str = "swing",
-                 bars: int = 4, temperature: float = 0.9, top_p: float = 0.95, seed: int = 0,
+                 bars: int = 4, temperature: float = 0.0, top_p: float = 0.95, seed: int = 0,
                  classify: bool = True):
         self.model: MusicStyleTransformer | None = None
         self.tokenizer: RemiTokenizer | None = tokenizer
