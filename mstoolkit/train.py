@@ -50,7 +50,7 @@ import torch.nn as nn
 from mstoolkit.bench import run_bench, transfer_system
 from mstoolkit.checkpoint import (LATEST_NAME, LOG_NAME, STATE_NAME, STEP_KEYS, TOKENIZER_NAME,
                                   TRAIN_CONFIG_NAME, WEIGHTS_NAME, latest_checkpoint, read_config, read_weights,
-                                  remove_stale_temporaries, save_pretrained, write_text_atomic)
+                                  load_pretrained, remove_stale_temporaries, save_pretrained, write_text_atomic)
 from mstoolkit.config import UserError, coerce, field_types, from_dict, plain, split_overrides, unknown_key
 from mstoolkit.data import StyleBench, StyleBenchConfig, StyleBenchDataset, build_stylebench, collate
 from mstoolkit.losses import style_contrastive_loss, token_cross_entropy
@@ -84,6 +84,8 @@ class TrainConfig:
 
     model_preset: str = "tiny"  # model size: a ModelConfig preset ("debug", "tiny", "base")
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides, e.g. {"dropout": 0.0}
+    init_from: str | None = None  # start from these weights (checkpoint/run folder or shipped name) with a fresh
+    #                               optimizer and schedule: train a model further ("fine-tune"); None: random init
     beat_grid: bool = True  # bar/position embeddings from the tokenizer's Bar and Position tokens (ModelConfig)
     data: StyleBenchConfig = field(default_factory=StyleBenchConfig)  # the StyleBench build to train on
     cache_dir: str | None = None  # data caches (None: $MSTOOLKIT_CACHE or ~/.cache/mstoolkit)
@@ -516,6 +518,8 @@ class Trainer:
         self.tokenizer = tokenizer or RemiTokenizer()
         torch.manual_seed(cfg.seed)  # the same initial weights in every process
         self.model = MusicStyleTransformer(cfg.model_config(self.tokenizer.vocab_size, self.tokenizer)).to(self.device)
+        if cfg.init_from:
+            self._load_initial_weights(cfg.init_from)
         self.max_tokens = min(cfg.max_tokens, self.model.config.max_len)
         if cfg.compile:
             self.model.compile_blocks()
@@ -803,6 +807,23 @@ class Trainer:
                 dist.barrier()
             dist.destroy_process_group()
             self._owns_process_group = False
+
+    def _load_initial_weights(self, source: str) -> None:
+        """Copy the weights of checkpoint ``source`` into the fresh model (``TrainConfig.init_from``): every
+        tensor must exist in both with the same shape, else a UserError says which differ."""
+        try:
+            is_run = (Path(source) / LATEST_NAME).is_file()  # a run folder: its latest checkpoint
+            start = load_pretrained(latest_checkpoint(source) if is_run else source)
+        except (OSError, ValueError) as err:  # UserError is a ValueError
+            raise UserError(f"init_from {source!r}: cannot load it ({err})") from err
+        mine, theirs = self.model.state_dict(), start.state_dict()
+        differ = sorted(k for k in set(mine) | set(theirs)
+                        if k not in mine or k not in theirs or mine[k].shape != theirs[k].shape)
+        if differ:
+            raise UserError(f"init_from {source!r}: its model does not match this run's config (tensors missing or "
+                            f"of another shape: {', '.join(differ[:5])}{' ...' if len(differ) > 5 else ''}); "
+                            "use the same --config and --model.* settings it was trained with")
+        self.model.load_state_dict(theirs)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]

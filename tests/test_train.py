@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from mstoolkit.checkpoint import load_pretrained
+from mstoolkit.config import UserError
 from mstoolkit.data import StyleBenchDataset, build_stylebench
 from mstoolkit.piece import Note, Piece, TempoChange, TimeSignature
 from pieces import make_piece as shared_make_piece
@@ -233,6 +234,22 @@ def test_resume_after_a_crash_continues_exactly(corpus, bench, reference_run, tm
         assert torch.equal(resumed.model.state_dict()[name], tensor), name
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]  # the crashed run's step 4 not twice
+
+
+def test_init_from_starts_from_a_checkpoints_weights_with_a_fresh_schedule(corpus, bench, reference_run, tmp_path):
+    trainer = Trainer(train_config(*corpus, tmp_path / "more", init_from=str(reference_run.out), max_steps=2),
+                      bench=bench, progress=False)
+    finished = reference_run.model.state_dict()
+    assert all(torch.equal(v, finished[k]) for k, v in trainer.model.state_dict().items())
+    assert trainer.step == 0
+    trainer.fit()
+    assert trainer.step == 2 and not all(torch.equal(v, finished[k]) for k, v in trainer.model.state_dict().items())
+    with pytest.raises(UserError, match="init_from .*does not match this run's config"):
+        Trainer(train_config(*corpus, tmp_path / "other", init_from=str(reference_run.out),
+                             model={"n_dec_layers": 2}), bench=bench, progress=False)
+    with pytest.raises(UserError, match="init_from .*cannot load"):
+        Trainer(train_config(*corpus, tmp_path / "none", init_from=str(tmp_path / "missing")), bench=bench,
+                progress=False)
 
 
 def test_a_run_killed_with_sigkill_resumes_exactly(corpus, bench, reference_run, tmp_path):
