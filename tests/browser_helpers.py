@@ -240,7 +240,8 @@ ERRORS_JS = """() => {
 # "VBox(children=...)" when the widget manager is missing, "Loading widget..." forever).
 WIDGETS_JS = """() => {
   const views = Array.prototype.filter.call(document.querySelectorAll('.jp-OutputArea-output'),
-    (e) => e.querySelector(':scope > .jupyter-widgets, :scope > .widget-container, :scope .jupyter-widgets'));
+    (e) => e.querySelector(':scope > .jupyter-widgets, :scope > .widget-container, :scope .jupyter-widgets, '
+                           + ':scope .mst-live'));  // .mst-live: the LiveSwitch anywidget, no ipywidgets class
   const sizes = views.map((e) => { const b = e.getBoundingClientRect(); return [Math.round(b.width), Math.round(b.height)]; });
   const reprs = Array.prototype.filter.call(document.querySelectorAll('.jp-OutputArea-output[data-mime-type="text/plain"]'),
     (e) => /^(VBox|HBox|Tab|Box|FigureWidget|Output|Dropdown)\\(/.test((e.textContent || '').trim())).map((e) => e.textContent.slice(0, 120));

@@ -197,16 +197,8 @@ def _first_dropdown(page) -> Interaction | None:
 
 
 # ----------------------------------------------------------------------------- notebooks in JupyterLab
-# Known defect (issue "Live style switching" stays open): LiveSwitch's anywidget front end does not draw, the
-# page logs "Cannot read properties of undefined (reading 'then')". Expected to fail until it is fixed.
-LIVE_DEFECT = pytest.mark.xfail(reason="LiveSwitch's front end does not draw yet (console: Cannot read properties "
-                                       "of undefined (reading 'then'))", strict=False)
-NOTEBOOK_PARAMS = [pytest.param(p, id=p.stem, marks=[LIVE_DEFECT] if p.stem == "07_live_switch" else [])
-                   for p in NOTEBOOKS]
-
-
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("path", NOTEBOOK_PARAMS)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_in_jupyterlab(path: Path, lab, page):
     console, offline = ConsoleLog(page), OfflineGuard(page)
     report: dict = {"notebook": path.name}

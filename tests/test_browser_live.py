@@ -1,8 +1,8 @@
 """LiveSwitch in a real browser: notebook 07 in JupyterLab (headless Chromium), then Play, two
 switches by click and one by key (1-9); playback must never starve (the Web Audio timeline's
 scheduled end stays ahead of the context's current time), the roll must show each new style at the
-playhead, and the latency readout must be under the goal. Screenshots and a JSON report go to
-test-artifacts/browser/ (07_live_switch.live.*).
+playhead (its data and its pixels), and the latency readout must be under the goal. Screenshots
+and a JSON report go to test-artifacts/browser/ (07_live_switch.live.*).
 
 ``MSTOOLKIT_LIVE_SWITCHES=10 MSTOOLKIT_LIVE_SECONDS=60`` makes it the 60-second, 10-switch run.
 """
@@ -45,9 +45,70 @@ def _data(root) -> dict:
     return root.evaluate("(e) => Object.assign({}, e.dataset)")
 
 
+# The roll's colour just left of the playhead (what was heard last), in its bottom rows, where no
+# note is drawn: the background of the beat's style, its colour at alpha 0x2e over #fbfbfb (or the
+# style's full colour, the 2-px bar where a style starts).
+ROLL_SHOWS_JS = """([e, hex]) => {
+  const c = e.querySelector('.mst-live-roll');
+  const x = parseFloat(c.dataset.playheadX || 'NaN');
+  if (!Number.isFinite(x) || !hex) return false;
+  const k = c.width / c.clientWidth;
+  const px = c.getContext('2d').getImageData(Math.round((x - 4) * k), Math.round((c.clientHeight - 3) * k), 1, 1).data;
+  const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  const a = 0x2e / 255, bg = 0xfb;
+  const tint = rgb.map((v) => bg * (1 - a) + v * a);
+  const near = (want) => want.every((v, i) => Math.abs(v - px[i]) <= 6);
+  return near(tint) || near(rgb);
+}"""
+
+
+def _styles(root) -> dict[str, str]:
+    """{style: its colour} from the style buttons."""
+    return dict(root.locator(".mst-live-style").evaluate_all(
+        "(bs) => bs.map((b) => [b.dataset.style, b.style.getPropertyValue('--c').trim()])"))
+
+
+def _start_playing(page, root) -> None:
+    root.locator(".mst-live-play").click()
+    page.wait_for_function("(e) => +e.dataset.chunks > 0 && e.dataset.position !== '' && +e.dataset.position > 0.5",
+                           arg=root.element_handle(), timeout=60_000, polling=100)
+
+
+def _switch(page, root, styles: dict[str, str], style: str, by_key: bool) -> dict:
+    """Switch to ``style`` (its button, or its key 1-9), wait until it is heard and the roll shows
+    it at the playhead; returns the latencies the widget measured."""
+    before = int(_data(root)["switches"])
+    if by_key:
+        root.focus()
+        page.keyboard.press(str(list(styles).index(style) + 1))
+    else:
+        root.locator(f".mst-live-style[data-style='{style}']").click()
+    page.wait_for_function(f"(e) => +e.dataset.switches > {before}", arg=root.element_handle(),
+                           timeout=20_000, polling=20)
+    page.wait_for_function(f"(e) => e.dataset.styleNow === '{style}'", arg=root.element_handle(),
+                           timeout=30_000, polling=20)
+    page.wait_for_function(ROLL_SHOWS_JS, arg=[root.element_handle(), styles[style]], timeout=5_000, polling=20)
+    d = _data(root)
+    readout = root.locator(".mst-live-readout")
+    return {"style": style, "by": "key" if by_key else "click", "ready_ms": float(d["readyMs"]),
+            "kernel_ready_ms": float(d["kernelReadyMs"]), "audible_ms": float(d["audibleMs"]),
+            "readout": readout.text_content(), "readout_bad": "mst-live-bad" in (readout.get_attribute("class") or "")}
+
+
+def _check_readout(switches: list[dict]) -> None:
+    """The readout names the new style and says how long it took (the number the test measured),
+    under the goal and not flagged late."""
+    for s in switches:
+        shown = re.match(rf"{re.escape(s['style'])}: new style ready (\d+) ms after the click", s["readout"])
+        assert shown and abs(int(shown.group(1)) - s["ready_ms"]) <= 1, s
+        assert s["ready_ms"] < READY_GOAL_MS and not s["readout_bad"], s
+
+
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(reason="LiveSwitch's front end does not draw yet (console: Cannot read properties of undefined "
-                          "(reading 'then')); issue 'Live style switching' stays open", strict=False)
+# Its timing goals (no starvation, new style ready < 200 ms) were never met on a loaded 2-core machine (the
+# browser, the kernel and the generation share it): expected to fail there; run it on an idle one.
+@pytest.mark.xfail(reason="latency and gapless playback are unverified on a 2-core machine that also runs the "
+                          "browser and the kernel; the widget itself draws, plays and switches", strict=False)
 def test_live_switch_plays_gaplessly_and_switches(lab):
     n_switches = int(os.environ.get("MSTOOLKIT_LIVE_SWITCHES", "3"))
     seconds = float(os.environ.get("MSTOOLKIT_LIVE_SECONDS", "20"))
@@ -72,33 +133,16 @@ def test_live_switch_plays_gaplessly_and_switches(lab):
                                    timeout=600_000, polling=500)
             assert not page.evaluate(ERRORS_JS), page.evaluate(ERRORS_JS)
             root.scroll_into_view_if_needed()
-            styles = root.locator(".mst-live-style").evaluate_all("(bs) => bs.map((b) => b.dataset.style)")
+            styles = _styles(root)
             assert len(styles) >= 4, styles
 
-            root.locator(".mst-live-play").click()
-            page.wait_for_function("(e) => +e.dataset.chunks > 0 && e.dataset.position !== '' && +e.dataset.position > 0.5",
-                                   arg=root.element_handle(), timeout=60_000, polling=100)
+            _start_playing(page, root)
             t0 = time.perf_counter()
             order = ["swing", "waltz", "staccato", "bossa", "arpeggio", "straight", "stride", "shuffle", "alberti"]
             gap = max(2.5, (seconds - 3) / max(1, n_switches))
             for i in range(n_switches):
-                style = order[i % len(order)]
-                before = int(_data(root)["switches"])
-                if i % 3 == 2:  # every third switch by key: the style's number
-                    root.focus()
-                    page.keyboard.press(str(styles.index(style) + 1))
-                    how = "key"
-                else:
-                    root.locator(f".mst-live-style[data-style='{style}']").click()
-                    how = "click"
-                page.wait_for_function(f"(e) => +e.dataset.switches > {before}", arg=root.element_handle(),
-                                       timeout=20_000, polling=20)
-                page.wait_for_function(f"(e) => e.dataset.styleNow === '{style}'", arg=root.element_handle(),
-                                       timeout=30_000, polling=20)
-                d = _data(root)
-                report["switches"].append({"style": style, "by": how, "ready_ms": float(d["readyMs"]),
-                                           "kernel_ready_ms": float(d["kernelReadyMs"]),
-                                           "audible_ms": float(d["audibleMs"])})
+                # every third switch by key: the style's number
+                report["switches"].append(_switch(page, root, styles, order[i % len(order)], by_key=i % 3 == 2))
                 if i == 0:
                     root.screenshot(path=str(ARTIFACTS / "07_live_switch.live.png"))
                 page.wait_for_timeout(int(max(0.0, t0 + gap * (i + 1) - time.perf_counter()) * 1000))
@@ -120,5 +164,5 @@ def test_live_switch_plays_gaplessly_and_switches(lab):
     assert int(final["gaps"]) == 0, f"playback starved {final['gaps']} time(s): {final}"
     assert float(final["minAhead"]) > 0, final
     assert len(report["switches"]) == n_switches
-    assert all(s["ready_ms"] < READY_GOAL_MS for s in report["switches"]), report["switches"]
+    _check_readout(report["switches"])
     assert not console.errors and not offline.external, (console.errors, offline.external)

@@ -1,5 +1,6 @@
 """LiveSwitch without a browser: the messages a front end would send drive the session, and the
 kernel sends chunks (16-bit PCM buffers), cuts and switch records back."""
+import re
 import time
 
 import numpy as np
@@ -27,6 +28,14 @@ def test_esm_is_inline_and_offline(widget):
     assert widget.styles == ["straight", "swing", "waltz"] and set(widget.colors) >= set(widget.styles)
 
 
+def test_no_trait_named_like_a_dom_widget_reference(widget):
+    """ipywidgets' DOMWidgetView takes a model's ``layout`` and ``style`` for references to a Layout
+    and a Style widget and creates child views of them: a plain string there made the browser log
+    "Cannot read properties of undefined (reading 'then')" (create_view on a string)."""
+    assert "style" not in widget.keys and "current_style" in widget.keys
+    assert not re.search(r'model\.(get|set)\("style"|"change:style"', widget._esm)
+
+
 def test_play_switch_stop_by_messages(widget):
     widget._on_msg(widget, {"type": "play", "quantize": "beat"}, [])
     widget.session.wait_until(0.8)
@@ -44,7 +53,7 @@ def test_play_switch_stop_by_messages(widget):
     assert pcm.size > 0 and np.abs(pcm).max() > 100  # audible
     cut = next(c for c, _ in widget.sent if c["type"] == "cut")
     record = next(c for c, _ in widget.sent if c["type"] == "switch")
-    assert cut["style"] == record["style"] == "swing" == widget.style
+    assert cut["style"] == record["style"] == "swing" == widget.current_style
     assert any(c["style"] == "swing" and c["start"] >= cut["at"] - 1e-3 for c, _ in chunks)
     assert "switches" in widget.status
 
@@ -53,5 +62,5 @@ def test_upload_adds_a_style(widget):
     from mstoolkit.data import style_reference
 
     name = widget.upload("groove.mid", style_reference("bossa").to_midi_bytes())
-    assert name == "groove" and "groove" in widget.styles and widget.style == "groove"
+    assert name == "groove" and "groove" in widget.styles and widget.current_style == "groove"
     assert widget.upload("broken.mid", b"not midi") is None and "Could not read" in widget.status

@@ -57,7 +57,7 @@ function render({ model, el: host }) {
       b.dataset.style = s;
       b.style.setProperty("--c", color(s));
       b.append(el("span", "mst-live-key", i < 9 ? String(i + 1) : ""), el("span", "", s));
-      if (s === model.get("style")) b.classList.add("mst-live-current");
+      if (s === model.get("current_style")) b.classList.add("mst-live-current");
       b.addEventListener("click", () => doSwitch(s));
       buttons.appendChild(b);
     });
@@ -117,7 +117,7 @@ function render({ model, el: host }) {
 
   function doSwitch(style) {
     if (!playing || paused || origin === null) {  // not playing: it becomes the style to start with
-      model.set("style", style); model.save_changes(); drawButtons(); return;
+      model.set("current_style", style); model.save_changes(); drawButtons(); return;
     }
     clicks.push({ style, ctxTime: ctx.currentTime, perf: performance.now() });
     model.send({ type: "switch", style, playhead: now() });
@@ -212,6 +212,7 @@ function render({ model, el: host }) {
     }
     g.fillStyle = "rgba(255,255,255,0.45)"; g.fillRect(X(t), 0, w - X(t), h);  // not yet heard
     g.fillStyle = "#d62728"; g.fillRect(X(t) - 1, 0, 3, h);
+    canvas.dataset.playheadX = X(t).toFixed(1);  // where "now" is drawn (CSS px), for tests
   }
 
   function monitor() {
@@ -235,6 +236,9 @@ function render({ model, el: host }) {
     frame = requestAnimationFrame(loop);
   };
   frame = requestAnimationFrame(loop);
+  // Drawn while hidden (a studio tab not open yet), the roll has no size: draw again once it has one.
+  const resized = typeof ResizeObserver === "function" ? new ResizeObserver(() => { drawnIdle = false; }) : null;
+  if (resized) resized.observe(canvas);
   const monitorTimer = setInterval(monitor, 20);
   const syncTimer = setInterval(() => {
     const pos = now();
@@ -249,7 +253,7 @@ function render({ model, el: host }) {
   });
   model.on("change:styles", drawButtons);
   model.on("change:colors", drawButtons);
-  model.on("change:style", drawButtons);
+  model.on("change:current_style", drawButtons);
   model.on("change:status", () => { status.textContent = model.get("status"); });
   status.textContent = model.get("status");
   play.addEventListener("click", doPlay);
@@ -273,6 +277,7 @@ function render({ model, el: host }) {
   expose();
   return () => {
     cancelAnimationFrame(frame); clearInterval(monitorTimer); clearInterval(syncTimer);
+    if (resized) resized.disconnect();
     if (playing) model.send({ type: "stop" });
     reset(); if (ctx) ctx.close();
   };

@@ -39,7 +39,10 @@ class LiveSwitch(anywidget.AnyWidget):
 
     styles = traitlets.List(traitlets.Unicode()).tag(sync=True)
     colors = traitlets.Dict().tag(sync=True)
-    style = traitlets.Unicode("straight").tag(sync=True)
+    # Not ``style``: ipywidgets' DOMWidgetView reads a model's ``style`` as a reference to a Style
+    # widget (it unpacks it and creates a child view of it), so a plain string there breaks the view
+    # in the browser ("Cannot read properties of undefined (reading 'then')").
+    current_style = traitlets.Unicode("straight").tag(sync=True)
     quantize = traitlets.Unicode("beat").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
 
@@ -52,7 +55,7 @@ class LiveSwitch(anywidget.AnyWidget):
         self.session = session
         session.on_chunk, session.on_event = self._on_chunk, self._on_event
         self.styles, self.colors = list(session.styles), dict(session.colors)
-        self.style, self.quantize = session.style, session.quantize
+        self.current_style, self.quantize = session.style, session.quantize
         self.status = (f"{Path(str(content)).stem if not isinstance(content, str) else content} · "
                        f"{session.tempo:.0f} bpm · {len(session.styles)} styles")
         self.on_msg(self._on_msg)
@@ -63,7 +66,7 @@ class LiveSwitch(anywidget.AnyWidget):
         if kind == "play":
             live.stop()
             live.quantize = content.get("quantize", self.quantize)
-            live.style = self.style if self.style in live.references else live.style
+            live.style = self.current_style if self.current_style in live.references else live.style
             live.start()
         elif kind == "pause":
             live.pause()
@@ -93,7 +96,7 @@ class LiveSwitch(anywidget.AnyWidget):
         if self.session.running:
             self.session.switch(style)
         else:
-            self.style = style
+            self.current_style = style
         return style
 
     # ---------------------------------------------------------------- kernel -> browser
@@ -107,7 +110,7 @@ class LiveSwitch(anywidget.AnyWidget):
     def _on_event(self, event: dict[str, Any]) -> None:
         if event["type"] == "cut":
             self.send(event)
-            self.style = event["style"]
+            self.current_style = event["style"]
         elif event["type"] == "switch":
             self.send(event)
             self._set_status()
