@@ -105,10 +105,11 @@ def _check_readout(switches: list[dict]) -> None:
 
 
 @pytest.mark.timeout(900)
-# Its timing goals (no starvation, new style ready < 200 ms) were never met on a loaded 2-core machine (the
-# browser, the kernel and the generation share it): expected to fail there; run it on an idle one.
-@pytest.mark.xfail(reason="latency and gapless playback are unverified on a 2-core machine that also runs the "
-                          "browser and the kernel; the widget itself draws, plays and switches", strict=False)
+# Its timing goals (no starvation, new style ready < 200 ms) hold on an idle 2-core machine (it passed in a
+# clean CI run, and as the 60-second, 10-switch run) but not on a loaded one, where the browser, the kernel
+# and the generation share two cores: not strict, so a busy CI machine does not turn the build red.
+@pytest.mark.xfail(reason="timing goals hold on an idle 2-core machine only (browser, kernel and generation "
+                          "share it)", strict=False)
 def test_live_switch_plays_gaplessly_and_switches(lab):
     n_switches = int(os.environ.get("MSTOOLKIT_LIVE_SWITCHES", "3"))
     seconds = float(os.environ.get("MSTOOLKIT_LIVE_SECONDS", "20"))
