@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
-from mstoolkit.config import UserError
+from mstoolkit.config import TRANSFER_TEMPERATURE, UserError
 from mstoolkit.data import (
     REFERENCE_BARS, StyleBench, StyleBenchConfig, Triplet, _code_fingerprint, _piece_sha, _sha, build_stylebench,
     cut_windows, load_test_split,
@@ -94,8 +94,9 @@ def style_classifier(bench: StyleBench, *, progress: bool = True) -> tuple[Style
     return classifier, accuracy
 
 
-def transfer_system(model: Any, tokenizer: Any, *, temperature: float = 0.0, top_p: float | None = 0.95,
-                    top_k: int | None = None, seed: int | None = 0, zero_style: bool = False) -> System:
+def transfer_system(model: Any, tokenizer: Any, *, temperature: float = TRANSFER_TEMPERATURE,
+                    top_p: float | None = 0.95, top_k: int | None = None, seed: int | None = 0,
+                    zero_style: bool = False) -> System:
     """A model as a system :func:`run_bench` scores: ``(content, reference, reference_mel, style_b) ->
     Piece`` by :func:`mstoolkit.generate.transfer` (triplet ``i`` sampled with seed ``seed + i``).
     ``zero_style`` replaces the style vector by zeros (the "does it use the reference?" ablation).

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mstoolkit.config import UserError
+from mstoolkit.config import TRANSFER_TEMPERATURE, UserError
 
 
 class CliError(UserError):
@@ -384,6 +384,11 @@ def cmd_studio(args: argparse.Namespace) -> None:
 
 
 # ----------------------------------------------------------------------------- parser
+def _add_temperature(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--temperature", type=float, default=TRANSFER_TEMPERATURE, help="sampling temperature, 0 = "
+                   f"greedy (default {TRANSFER_TEMPERATURE:g}: greedy keeps the most notes)")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; the config-key flags of ``train``/``bench`` (which need torch) are added
     only when ``command`` is that sub-command, so ``mstoolkit --help`` answers at once."""
@@ -416,8 +421,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--style", default="swing", help="style name (default: swing)")
     p.add_argument("--checkpoint", default="demo", help="model: shipped name or checkpoint folder (default: demo)")
-    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature, 0 = greedy (default 0: "
-                   "greedy keeps the most notes)")
+    _add_temperature(p)
 
     p = add("train", cmd_train, "train a style-transfer model on StyleBench (under torchrun: DDP)")
     p.epilog = ("Every config key is a flag (--lr 3e-4, --data.corpus DIR, --model.dropout 0.1); "
@@ -441,8 +445,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .mid")
     p.add_argument("--wav", help="also render the output to this .wav")
     p.add_argument("--bars", type=int, help="use only the first N bars of the content")
-    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature, 0 = greedy (default 0: "
-                   "greedy keeps the most notes)")
+    _add_temperature(p)
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -466,8 +469,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the scores to this JSON file (with --by-style: the tables by style)")
     p.add_argument("--by-style", action="store_true", help="also print, per system, tables by target style and "
                    "by source style")
-    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature, 0 = greedy (default 0: "
-                   "greedy keeps the most notes)")
+    _add_temperature(p)
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the first triplet (default 0)")

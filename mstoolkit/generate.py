@@ -28,15 +28,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from mstoolkit.config import UserError
+from mstoolkit.config import TRANSFER_TEMPERATURE, UserError
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.tokenizer import BOS, EOS  # the tokenizer contract: PAD = 0 (model.config.pad_id), BOS = 1, EOS = 2
-
-# The default temperature of a transfer: 0, greedy. A StyleBench target is one deterministic rendering,
-# so every sampled step away from the most likely token can only cost notes: the demo model on the
-# first 100 validation triplets scores note F1 0.581 at T 0.9, 0.642 at T 0.5 and 0.672 greedy.
-# Sampling (T > 0) stays an option for variety.
-TRANSFER_TEMPERATURE = 0.0
 
 
 # ------------------------------------------------------------------------------ sampling filters
@@ -507,7 +501,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     bars), all windows are generated together as one batch, and the results are laid end to end on
     the content's bar lines, with the content's tempo map and time signatures (``window_bars=None``:
     the whole piece in one pass). ``max_bars`` keeps only the first bars of the content. Decoding is
-    greedy by default (``temperature=0``: see ``TRANSFER_TEMPERATURE`` for why); ``temperature > 0``
+    greedy by default (``temperature=0``: see ``config.TRANSFER_TEMPERATURE`` for why); ``temperature > 0``
     samples (with ``top_k``/``top_p``). With
     ``constrained`` (default) decoding follows ``tokenizer.grammar``, so every window decodes. At most
     :func:`token_budget` tokens per window unless ``max_new_tokens`` says otherwise; ``seed`` fixes

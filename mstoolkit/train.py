@@ -51,7 +51,8 @@ from mstoolkit.bench import run_bench, transfer_system
 from mstoolkit.checkpoint import (LATEST_NAME, LOG_NAME, STATE_NAME, STEP_KEYS, TOKENIZER_NAME,
                                   TRAIN_CONFIG_NAME, WEIGHTS_NAME, latest_checkpoint, read_config, read_weights,
                                   load_pretrained, remove_stale_temporaries, save_pretrained, write_text_atomic)
-from mstoolkit.config import UserError, coerce, field_types, from_dict, plain, split_overrides, unknown_key
+from mstoolkit.config import (TRANSFER_TEMPERATURE, UserError, coerce, field_types, from_dict, plain, split_overrides,
+                              unknown_key)
 from mstoolkit.data import StyleBench, StyleBenchConfig, StyleBenchDataset, build_stylebench, collate
 from mstoolkit.losses import style_contrastive_loss, token_cross_entropy
 from mstoolkit.model import PRESETS, ModelConfig, MusicStyleTransformer
@@ -107,7 +108,7 @@ class TrainConfig:
     eval_every: int = 100  # steps between validations (0: only at the end)
     eval_samples: int = 64  # val triplets for the val loss (0: no val loss)
     eval_bench: int = 0  # val triplets transferred by generation and scored with StyleBench metrics (0: off)
-    eval_temperature: float = 0.0  # temperature of those transfers (0: greedy, as transfer)
+    eval_temperature: float = TRANSFER_TEMPERATURE  # temperature of those transfers (0: greedy, as transfer)
     ckpt_every: int = 100  # steps between checkpoints (0: only at the end)
     keep_checkpoints: int = 2  # checkpoint folders kept (the newest)
     log_every: int = 1  # steps between lines in log.jsonl and progress updates

@@ -17,6 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mstoolkit import audio, metrics, viz
+from mstoolkit.config import TRANSFER_TEMPERATURE
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.bench import sample_style_classifier
 from mstoolkit.data import style_reference
@@ -78,7 +79,7 @@ class TransferStudio(w.VBox):
 
     def __init__(self, model: str | os.PathLike | MusicStyleTransformer | None = "demo", *,
                  tokenizer: RemiTokenizer | None = None, sample: str = "bwv66.6", style: str = "swing",
-                 bars: int = 4, temperature: float = 0.0, top_p: float = 0.95, seed: int = 0,
+                 bars: int = 4, temperature: float = TRANSFER_TEMPERATURE, top_p: float = 0.95, seed: int = 0,
                  classify: bool = True):
         self.model: MusicStyleTransformer | None = None
         self.tokenizer: RemiTokenizer | None = tokenizer
