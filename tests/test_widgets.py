@@ -52,6 +52,19 @@ def test_explorer_sample_change_updates_figures(explorer):
     assert explorer.piece.notes == expected.notes
 
 
+def test_figure_state_for_a_late_view_matches_the_figure(explorer):
+    """A front end that opens the widget after an update (a reloaded page, a view whose plotly module
+    was still loading when the update's messages went by) draws from the synced state, not from
+    the messages: that state must hold the new traces and title, not the empty figure of __init__."""
+    explorer.sample.value = "bwv66.6"
+    explorer.sample.value = "bwv269"
+    for fig in (explorer.roll, explorer.strip):
+        state = fig.get_state()  # what ipywidgets sends to a view that starts now
+        assert [t["type"] for t in state["_widget_data"]] == [t.type for t in fig.data]
+        assert state["_widget_layout"]["title"]["text"] == fig.layout.title.text
+    assert "bwv269" in explorer.roll.get_state()["_widget_layout"]["title"]["text"]
+
+
 def test_explorer_bars_slider_changes_length(explorer):
     n = len(explorer.ids)
     explorer.bars.value += 2

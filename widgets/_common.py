@@ -1,6 +1,7 @@
 """Small helpers shared by the widgets: opening a model, figure swapping, uploads, error messages."""
 from __future__ import annotations
 
+import copy
 import html
 import os
 import tempfile
@@ -48,6 +49,21 @@ def replace_figure(target: go.FigureWidget, source: go.Figure) -> None:
         target.data = ()
         target.add_traces(list(source.data))
         target.layout = source.layout
+    sync_figure_state(target)
+
+
+def sync_figure_state(target: go.FigureWidget) -> None:
+    """Copy ``target``'s figure into the state a front end renders from when its view starts.
+
+    plotly sends in-place edits as one-off messages; a view that is not listening yet (its 4 MB
+    front-end module still loading on a busy machine, a page opened later, a reloaded JupyterLab tab)
+    misses them and would draw the figure as it was created (empty). plotly does the same copy when a
+    figure is displayed on its own (``_repr_mimebundle_``), but not for one inside a Box.
+
+    >>> sync_figure_state(fig_widget)  # doctest: +SKIP
+    """
+    target._widget_layout = copy.deepcopy(target._layout_obj._props)
+    target._widget_data = copy.deepcopy(target._data)
 
 
 def piece_from_upload(value: Sequence[dict[str, Any]]) -> Piece:
