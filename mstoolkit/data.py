@@ -798,6 +798,27 @@ class StyleBenchDataset(torch.utils.data.Dataset):
             item["reference_ids"] = torch.tensor(self.tokenizer.encode(self.bench.reference(t)), dtype=torch.long)
         return item
 
+    def lengths(self, progress: bool = False) -> list[int]:
+        """Content + target tokens of each triplet (before the ``max_tokens`` cut), for batching by
+        length; cached on disk by the build, the tokenizer settings and the code that renders and encodes.
+
+            >>> ds.lengths()[:3]  # doctest: +SKIP
+            [512, 367, 644]
+        """
+        from mstoolkit import styles, tokenizer  # noqa: F401 - imported for their fingerprints
+
+        key = _sha(json.dumps(self.tokenizer.config.to_dict(), sort_keys=True), self.split,
+                   _code_fingerprint("mstoolkit.styles"), _code_fingerprint("mstoolkit.tokenizer"))[:16]
+        path = self.bench.folder / f"token_lengths_{key}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        pairs = sorted({(w, s) for t in self.triplets for w, s in ((t.content_id, t.style_a), (t.content_id, t.style_b))})
+        counts = {pair: len(self.tokenizer.encode(self.bench.render(*pair)))
+                  for pair in _progress(pairs, f"token lengths ({self.split})", progress)}
+        lengths = [counts[t.content_id, t.style_a] + counts[t.content_id, t.style_b] for t in self.triplets]
+        _write_atomic(path, json.dumps(lengths).encode())
+        return lengths
+
     def _random_shift(self, *pieces: Piece) -> int:
         pitches = [n.pitch for p in pieces for n in p.notes if not n.is_drum]
         k = self.bench.config.max_transpose

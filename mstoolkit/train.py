@@ -118,6 +118,9 @@ class TrainConfig:
     activation_checkpointing: bool = False  # recompute block activations in backward (less memory)
     compile: bool = False  # torch.compile each block (MusicStyleTransformer.compile_blocks)
     num_workers: int = 0  # DataLoader worker processes
+    # Batch by length: sort each run of this many micro-batches by content + target tokens before cutting it
+    # into micro-batches (0: off, plain random batches). Less padding, so more target tokens/s; see DataOrder.
+    group_by_length: int = 0
     precompute_mels: bool = True  # render all reference mels before step 1 (with a progress bar)
 
     def __post_init__(self) -> None:
@@ -140,7 +143,8 @@ class TrainConfig:
         check(self.model_preset in PRESETS, "model_preset", f"one of {sorted(PRESETS)}")
         for key in ("max_tokens", "batch_size", "grad_accum", "max_steps", "keep_checkpoints", "log_every"):
             check(getattr(self, key) >= 1, key, "an integer >= 1")
-        for key in ("warmup_steps", "eval_every", "eval_samples", "eval_bench", "ckpt_every", "num_workers"):
+        for key in ("warmup_steps", "eval_every", "eval_samples", "eval_bench", "ckpt_every", "num_workers",
+                    "group_by_length"):
             check(getattr(self, key) >= 0, key, "an integer >= 0")
         for key in ("weight_decay", "clip", "style_loss_weight", "min_lr"):
             check(getattr(self, key) >= 0 and math.isfinite(getattr(self, key)), key, "a number >= 0")
@@ -319,9 +323,13 @@ class DataOrder:
         (4, (0, 4), (1, 0))
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, *,
+                 lengths: Sequence[int] | None = None, group: int = 0) -> None:
         self.n, self.batch_size, self.seed, self.rank, self.world_size = n, batch_size, seed, rank, world_size
         self.global_batch = batch_size * world_size
+        if group and (lengths is None or len(lengths) != n):
+            raise ValueError(f"DataOrder: group={group} needs one length per item ({n})")
+        self.lengths, self.group = lengths, group
         if n < self.global_batch:
             raise UserError(f"the train split has {n} triplets, fewer than one micro-batch of batch_size "
                              f"{batch_size} x {world_size} process(es); lower batch_size or add pieces")
@@ -330,8 +338,22 @@ class DataOrder:
     def permutation(self, epoch: int) -> list[int]:
         if self._perm is None or self._perm[0] != epoch:
             g = torch.Generator().manual_seed(_mix(self.seed, epoch))
-            self._perm = (epoch, torch.randperm(self.n, generator=g).tolist())
+            perm = torch.randperm(self.n, generator=g).tolist()
+            self._perm = (epoch, self._grouped(perm, g) if self.group else perm)
         return self._perm[1]
+
+    def _grouped(self, perm: list[int], g: torch.Generator) -> list[int]:
+        """``perm`` with similar lengths in each global micro-batch: every run of ``group`` micro-batches
+        is sorted by length and cut into micro-batches, then the micro-batches of the whole epoch are
+        shuffled (so a step still sees a random length, and short and long steps alternate)."""
+        size, gb = self.group * self.global_batch, self.global_batch
+        batches = []
+        for start in range(0, len(perm), size):
+            run = sorted(perm[start:start + size], key=lambda i: self.lengths[i])  # stable: ties keep perm order
+            batches += [run[i:i + gb] for i in range(0, len(run), gb)]
+        full = [b for b in batches if len(b) == gb]
+        rest = [i for b in batches if len(b) < gb for i in b]  # the epoch's remainder: last, and dropped
+        return [i for k in torch.randperm(len(full), generator=g).tolist() for i in full[k]] + rest
 
     def batch(self, position: tuple[int, int]) -> list[tuple[int, int]]:
         """This process's ``(epoch, index)`` keys of the micro-batch at ``position``."""
@@ -541,7 +563,9 @@ class Trainer:
             self._precompute_mels()
         self.train_set = StyleBenchDataset(self.bench, "train", self.tokenizer, max_tokens=self.max_tokens)
         self.val_set = StyleBenchDataset(self.bench, "val", self.tokenizer, max_tokens=self.max_tokens, augment=False)
-        self.order = DataOrder(len(self.train_set), cfg.batch_size, cfg.seed, self.rank, self.world_size)
+        lengths = self.train_set.lengths(progress=self.progress and self.is_main) if cfg.group_by_length else None
+        self.order = DataOrder(len(self.train_set), cfg.batch_size, cfg.seed, self.rank, self.world_size,
+                               lengths=lengths, group=cfg.group_by_length)
 
         # state
         self.step = 0  # optimizer steps done

@@ -149,6 +149,42 @@ def test_data_order_covers_each_epoch_once_and_shards_like_one_big_batch():
         DataOrder(3, batch_size=2, seed=0, world_size=2)
 
 
+def test_data_order_grouped_by_length_pads_less_and_stays_a_seeded_permutation():
+    rng = torch.Generator().manual_seed(0)
+    lengths = torch.randint(100, 600, (203,), generator=rng).tolist()
+
+    def order(**kw):
+        return DataOrder(203, batch_size=8, seed=3, lengths=lengths, **kw)
+
+    def padding(o: DataOrder, epoch: int) -> float:  # the share of a batch's tokens that are padding
+        batches = [[lengths[i] for i in o.permutation(epoch)[s:s + 8]] for s in range(0, 200, 8)]
+        return 1 - sum(map(sum, batches)) / sum(8 * max(b) for b in batches)
+
+    plain, grouped = order(), order(group=5)
+    for epoch in (0, 1):
+        perm = grouped.permutation(epoch)
+        assert sorted(perm) == list(range(203))  # every item once per epoch
+        assert perm == order(group=5).permutation(epoch)  # a function of seed and epoch (resumable)
+        assert padding(grouped, epoch) < 0.5 * padding(plain, epoch)
+    assert grouped.permutation(0) != grouped.permutation(1)
+    starts = [lengths[grouped.permutation(0)[s]] for s in range(0, 200, 8)]
+    assert starts != sorted(starts)  # batches come in random length order, not shortest first
+    with pytest.raises(ValueError, match="needs one length per item"):
+        DataOrder(203, batch_size=8, seed=3, group=5)
+
+
+def test_trainer_groups_by_length_from_the_datasets_token_counts(corpus, bench, tmp_path):
+    trainer = Trainer(train_config(*corpus, tmp_path / "grouped", group_by_length=2, max_steps=2), bench=bench,
+                      progress=False)
+    counts = [len(trainer.tokenizer.encode(bench.content(t))) + len(trainer.tokenizer.encode(bench.target(t)))
+              for t in bench.triplets["train"]]
+    assert trainer.order.lengths == counts == trainer.train_set.lengths()  # the second call reads the cache
+    trainer.fit()
+    assert trainer.step == 2
+    with pytest.raises(UserError, match="group_by_length"):
+        train_config(*corpus, tmp_path / "bad", group_by_length=-1)
+
+
 def test_augmentation_is_a_function_of_seed_epoch_and_index_and_spares_the_global_rng(bench):
     items = SeededItems(StyleBenchDataset(bench, "train"), seed=0)
     state = torch.get_rng_state()
