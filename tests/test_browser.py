@@ -397,6 +397,34 @@ def studio(tmp_path):
 
 
 @pytest.mark.timeout(240)
+def test_studio_live_tab_plays_and_switches_style(studio, page):
+    """`mstoolkit studio`, Live tab: Play starts the beats, a style button switches the music, and the
+    readout says when the new style was ready (timing goals: tests/test_browser_live.py)."""
+    server, port = studio
+    console, offline = ConsoleLog(page), OfflineGuard(page)
+    try:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.goto(_wait_port(server, port), wait_until="commit")
+        page.wait_for_selector(".mst-studio .mst-generate", state="visible", timeout=240_000)
+        page.get_by_role("tab", name="Live").click()
+        root = page.locator(".mst-live").first
+        root.wait_for(timeout=60_000)
+        root.locator(".mst-live-play").click()
+        page.wait_for_function("(e) => +e.dataset.chunks > 0", arg=root.element_handle(), timeout=60_000, polling=100)
+        root.locator(".mst-live-style[data-style='waltz']").click()
+        page.wait_for_function("(e) => e.dataset.styleNow === 'waltz'", arg=root.element_handle(), timeout=60_000,
+                               polling=100)
+        readout = root.locator(".mst-live-readout").text_content()
+        screenshot(page, ARTIFACTS / "studio_live.png")
+        root.locator(".mst-live-stop").click()
+    except BaseException:
+        screenshot(page, ARTIFACTS / "studio_live.failure.png")
+        raise
+    assert re.match(r"waltz: new style ready \d+ ms after the click", readout), readout
+    assert not console.errors and not offline.external, (console.errors, offline.external)
+
+
+@pytest.mark.timeout(240)
 def test_studio_app_transfer_by_clicks(studio, page):
     """`mstoolkit studio`: open the printed URL, pick a style, press Generate; the result's piano roll
     and audio appear, then the style gallery tab plays its first style. Nothing is fetched from
