@@ -805,8 +805,6 @@ class StyleBenchDataset(torch.utils.data.Dataset):
             >>> ds.lengths()[:3]  # doctest: +SKIP
             [512, 367, 644]
         """
-        from mstoolkit import styles, tokenizer  # noqa: F401 - imported for their fingerprints
-
         key = _sha(json.dumps(self.tokenizer.config.to_dict(), sort_keys=True), self.split,
                    _code_fingerprint("mstoolkit.styles"), _code_fingerprint("mstoolkit.tokenizer"))[:16]
         path = self.bench.folder / f"token_lengths_{key}.json"
