@@ -102,6 +102,15 @@ class ModelConfig:
     copy_octaves: int = 0
     pitch_id: int = -1  # id of Pitch_<lowest pitch>
     n_pitches: int = 0  # number of Pitch tokens (Pitch_k is pitch_id + k - lowest pitch)
+    # Pitch hints (needs the beat grid; see PitchHints): where the next token must be a Pitch (after a Program
+    # token), add to each pitch's logit a learned, state-dependent weighting of what the content plays around
+    # the current musical time: which pitches, pitch classes, the lowest and the highest, and their octaves.
+    # The Program and Duration ids (for the content notes' lengths) come from the tokenizer.
+    pitch_hints: bool = False
+    program_id: int = -1  # id of the first Program token
+    n_programs: int = 0
+    duration_id: int = -1  # id of Duration_1 (Duration_d is duration_id + d - 1)
+    n_durations: int = 0
 
     def __post_init__(self) -> None:
         self.style_channels = tuple(self.style_channels)  # JSON gives a list
@@ -129,9 +138,11 @@ class ModelConfig:
                                  f"position_id={self.position_id}, n_positions={self.n_positions}")
             if self.grid_bars < 1:
                 raise ValueError(f"ModelConfig.grid_bars: expected a positive int, got {self.grid_bars!r}")
-        elif self.time_bias or self.copy:
-            raise ValueError(f"ModelConfig.{'time_bias' if self.time_bias else 'copy'} needs the beat grid (bar_id, "
-                             "position_id, n_positions: ModelConfig.beat_grid_from(tokenizer))")
+        else:
+            for name in ("time_bias", "copy", "pitch_hints"):
+                if getattr(self, name):
+                    raise ValueError(f"ModelConfig.{name} needs the beat grid (bar_id, position_id, n_positions: "
+                                     "ModelConfig.beat_grid_from(tokenizer))")
         if not isinstance(self.copy_octaves, int) or not 0 <= self.copy_octaves <= 4:
             raise ValueError(f"ModelConfig.copy_octaves: expected an int in 0..4, got {self.copy_octaves!r}")
         if self.copy_octaves and not self.copy:
@@ -141,6 +152,14 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.copy needs the Pitch token ids inside the vocabulary ({self.vocab_size}): "
                              f"pitch_id={self.pitch_id}, n_pitches={self.n_pitches} "
                              "(ModelConfig.beat_grid_from(tokenizer))")
+        if self.pitch_hints:
+            spans = dict(pitch=(self.pitch_id, self.n_pitches), program=(self.program_id, self.n_programs),
+                         duration=(self.duration_id, self.n_durations))
+            for name, (first, count) in spans.items():
+                if not (count > 0 and 0 <= first and first + count <= self.vocab_size):
+                    raise ValueError(f"ModelConfig.pitch_hints needs the {name} token ids inside the vocabulary "
+                                     f"({self.vocab_size}): {name}_id={first}, n_{name}s={count} "
+                                     "(ModelConfig.beat_grid_from(tokenizer))")
 
     @property
     def beat_grid(self) -> bool:
@@ -149,13 +168,16 @@ class ModelConfig:
     @staticmethod
     def beat_grid_from(tokenizer: Any) -> dict[str, int]:
         """The token-id fields for a REMI tokenizer: its ``Bar`` and ``Position_k`` tokens (the beat grid)
-        and its ``Pitch_p`` tokens (what the copy head may copy).
+        and its ``Pitch_p`` tokens (what the copy head may copy), ``Program`` and ``Duration_d`` tokens
+        (where a pitch comes next, and how long content notes last: pitch hints).
 
             >>> cfg = ModelConfig.preset("tiny", vocab_size=777, **ModelConfig.beat_grid_from(RemiTokenizer()))
         """
         types = list(tokenizer.token_types)
         return dict(bar_id=tokenizer.vocab["Bar"], position_id=tokenizer.vocab["Position_0"],
-                    n_positions=types.count("Position"), pitch_id=types.index("Pitch"), n_pitches=types.count("Pitch"))
+                    n_positions=types.count("Position"), pitch_id=types.index("Pitch"), n_pitches=types.count("Pitch"),
+                    program_id=types.index("Program"), n_programs=types.count("Program"),
+                    duration_id=types.index("Duration"), n_durations=types.count("Duration"))
 
     @property
     def d_model(self) -> int:
@@ -204,6 +226,9 @@ class AttentionMaps:
     # probability of copying rather than generating (B, T) at every target position
     copy: list[torch.Tensor] = field(default_factory=list)
     copy_prob: torch.Tensor | None = None
+    # pitch-hint models only: the logit bias each pitch got from the content's notes (B, T, n_pitches), 0 where
+    # no pitch comes next
+    pitch_hint: torch.Tensor | None = None
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, mask: torch.Tensor | None = None,
@@ -510,6 +535,96 @@ class CopyHead(nn.Module):
         return moved / moved.sum(-1, keepdim=True).clamp_min(1e-12)  # (B, T, P); rows without a copy stay 0
 
 
+# ------------------------------------------------------------------------------------ pitch hints
+@dataclass
+class ContentNotes:
+    """The content's notes, one entry per content token ``(B, S)``: pitch index (0 .. n_pitches - 1 at
+    ``Pitch`` tokens, -1 elsewhere), onset and end in ticks of musical time (see :func:`musical_time`)."""
+
+    pitch: torch.Tensor
+    onset: torch.Tensor
+    end: torch.Tensor
+
+    @classmethod
+    def from_ids(cls, content_ids: torch.Tensor, cfg: ModelConfig) -> "ContentNotes":
+        """Read the notes off REMI ids ``(B, S)``: a note's duration is the ``Duration`` token two after its
+        ``Pitch`` (Pitch, Velocity, Duration)."""
+        pitch = content_ids - cfg.pitch_id
+        pitch = torch.where((pitch >= 0) & (pitch < cfg.n_pitches), pitch, -1)  # (B, S)
+        onset = musical_time(*beat_grid_indices(content_ids, cfg))  # (B, S)
+        duration = F.pad(content_ids[:, 2:], (0, 2), value=cfg.pad_id) - cfg.duration_id + 1  # (B, S)
+        duration = torch.where((duration >= 1) & (duration <= cfg.n_durations), duration, 1)
+        return cls(pitch, onset, onset + duration)
+
+
+class PitchHints(nn.Module):
+    """Where a pitch comes next, bias each pitch's logit by what the content plays around the current time.
+
+    A style keeps the piece's harmony and moves it in time and register: a waltz's "oom" is the bass of the
+    bar, its "pah-pah" the upper chord tones; Alberti plays low-high-middle-high; swing keeps every voice.
+    So the target pitch is almost always a content pitch of the moment, the same pitch class, or an octave
+    away. For a query at musical time ``t`` this computes, from the content notes in three windows
+    (``now``: sounding at ``t``; ``beat``: sounding during the beat of ``t``; ``around``: sounding within
+    a half note either side), ``F = 33`` binary maps over the pitches ``(N, P, F)``: the pitches, the
+    lowest and the highest, each as is and an octave up and down, plus the pitch classes of all and of
+    the lowest. The bias is ``features @ w`` with weights ``w (N, F) = linear(decoder state)``, so the
+    model learns per style and per beat which map to follow ("the bass of the bar, an octave down").
+    Unlike a pointer (CopyHead) no attention has to find the notes: the maps are exact, from the ids.
+
+        >>> bias = hints(hidden, hints.features(ContentNotes.from_ids(content, cfg), t_query, batch))  # (N, P)
+    """
+
+    WINDOWS = ("now", "beat", "around")
+    SHIFTS = (-12, 0, 12)  # the content's notes moved an octave down, kept, moved an octave up
+    N_FEATURES = len(WINDOWS) * (3 * len(SHIFTS) + 2)
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.weight = nn.Linear(cfg.d_model, self.N_FEATURES)  # decoder state -> weight of each map
+
+    def features(self, notes: ContentNotes, t_query: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        """Binary maps ``(N, P, F)`` for ``N`` queries at times ``t_query (N,)`` on rows ``batch (N,)`` of
+        ``notes``. No gradient flows here (the maps are facts about the content)."""
+        P = self.cfg.n_pitches
+        pitch, onset, end = notes.pitch[batch], notes.onset[batch], notes.end[batch]  # each (N, S)
+        t = t_query[:, None]  # (N, 1)
+        beat = t - t % 12
+        windows = {"now": (onset <= t) & (t < end),
+                   "beat": (onset < beat + 12) & (end > beat),
+                   "around": (onset < t + 24) & (end > t - 24)}
+        maps = []
+        for name in self.WINDOWS:
+            inside = windows[name] & (pitch >= 0)  # (N, S)
+            played = torch.zeros(len(t), P + 1, device=t.device).scatter_(1, torch.where(inside, pitch, P), 1.0)[:, :P]
+            lowest = F.one_hot(torch.where(inside, pitch, P).min(1).values, P + 1)[:, :P].float()  # (N, P)
+            highest = F.one_hot(torch.where(inside, pitch, -1).max(1).values + 1, P + 1)[:, 1:].float()
+            for m in (played, lowest, highest):
+                maps += [_shift_pitches(m, k) for k in self.SHIFTS]
+            maps += [_pitch_classes(played), _pitch_classes(lowest)]
+        return torch.stack(maps, -1)  # (N, P, F)
+
+    def forward(self, hidden: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """``hidden (N, C)``, ``features (N, P, F)`` -> logit bias ``(N, P)``."""
+        return (features @ self.weight(hidden).to(features.dtype)[..., None])[..., 0]
+
+
+def _shift_pitches(m: torch.Tensor, shift: int) -> torch.Tensor:
+    """A pitch map ``m (N, P)`` moved by ``shift`` semitones: ``out[:, p] = m[:, p - shift]`` (0 off the range)."""
+    if shift == 0:
+        return m
+    padded = F.pad(m, (abs(shift), abs(shift)))  # (N, P + 2|shift|)
+    return padded[:, abs(shift) - shift: abs(shift) - shift + m.shape[1]]
+
+
+def _pitch_classes(m: torch.Tensor) -> torch.Tensor:
+    """1 at every pitch whose pitch class is set in the pitch map ``m (N, P)`` (index % 12 is a pitch class
+    up to a rotation, which does not change which pitches share one)."""
+    P = m.shape[1]
+    classes = F.pad(m, (0, -P % 12)).view(len(m), -1, 12).amax(1)  # (N, 12)
+    return classes[:, torch.arange(P, device=m.device) % 12]
+
+
 # ------------------------------------------------------------------------------------ style encoder
 class StyleEncoder(nn.Module):
     """CNN over a log-mel spectrogram (any number of frames) -> one style vector.
@@ -579,6 +694,7 @@ class KVCache:
     content_time: torch.Tensor | None = None  # (B, 1, 1, S) musical time of each content token (time_bias, copy)
     copy_keys: torch.Tensor | None = None  # (B, S, C) pointer keys of the memory (copy models)
     content_ids: torch.Tensor | None = None  # (B, S) what the pointer copies (copy models)
+    content_notes: ContentNotes | None = None  # pitch, onset, end of each content token, (B, S) each (pitch hints)
 
     @property
     def length(self) -> int:
@@ -617,6 +733,7 @@ class MusicStyleTransformer(nn.Module):
         self.register_buffer("rope_sin", sin, persistent=False)
         self.register_buffer("time_slopes", time_bias_slopes(cfg.n_heads), persistent=False)  # (H,)
         self.copy_head = CopyHead(cfg) if cfg.copy else None
+        self.pitch_hints = PitchHints(cfg) if cfg.pitch_hints else None
         self.apply(self._init_weights)
         if self.copy_head is not None:
             self.copy_head.reset_octave_prior()
@@ -696,6 +813,10 @@ class MusicStyleTransformer(nn.Module):
         normalised, so cross-entropy, temperature and top-p treat them as logits unchanged)."""
         hidden = self.decode(target_ids, memory, memory_mask, maps, content_ids)  # (B, T, C)
         logits = self.head(hidden)  # (B, T, V)
+        if self.pitch_hints is not None:
+            if content_ids is None:
+                raise ValueError("next_token_logits: a pitch_hints model needs content_ids (the content's notes)")
+            logits = self._add_pitch_hints(logits, hidden, target_ids, content_ids, maps)
         if self.copy_head is None:
             return logits
         t_content, t_target = self.musical_times(content_ids, target_ids)  # (B, S), (B, T)
@@ -705,6 +826,22 @@ class MusicStyleTransformer(nn.Module):
             maps.copy.append(pointer[:, None].detach())  # (B, 1, T, S)
             maps.copy_prob = copy_prob.detach()  # (B, T)
         return log_p
+
+    def _add_pitch_hints(self, logits: torch.Tensor, hidden: torch.Tensor, target_ids: torch.Tensor,
+                         content_ids: torch.Tensor, maps: AttentionMaps | None) -> torch.Tensor:
+        """``logits (B, T, V)`` plus the pitch hints at the positions whose next token must be a Pitch (the
+        decoder input there is a Program token): only those ``N`` positions are computed."""
+        cfg = self.config
+        is_program = (target_ids >= cfg.program_id) & (target_ids < cfg.program_id + cfg.n_programs)  # (B, T)
+        batch, position = is_program.nonzero(as_tuple=True)  # (N,), (N,)
+        t_target = musical_time(*beat_grid_indices(target_ids, cfg))  # (B, T)
+        features = self.pitch_hints.features(ContentNotes.from_ids(content_ids, cfg), t_target[batch, position], batch)
+        bias = logits.new_zeros(*target_ids.shape, cfg.n_pitches)  # (B, T, P)
+        bias = bias.index_put((batch, position), self.pitch_hints(hidden[batch, position], features).to(bias.dtype))
+        if maps is not None:
+            maps.pitch_hint = bias.detach()
+        low = cfg.pitch_id
+        return logits + F.pad(bias, (low, cfg.vocab_size - low - cfg.n_pitches))  # (B, T, V)
 
     def _run(self, block: Block, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if (self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
@@ -751,8 +888,11 @@ class MusicStyleTransformer(nn.Module):
         grid = {} if not cfg.beat_grid else dict(
             grid_bar=torch.zeros(batch_size, dtype=torch.long, device=device),
             grid_key=torch.full((batch_size,), -1, dtype=torch.long, device=device))
-        if cfg.time_bias or cfg.copy:
+        if cfg.time_bias or cfg.copy or cfg.pitch_hints:
             grid["content_time"] = torch.zeros(batch_size, 1, 1, content_len, **like)
+        if cfg.pitch_hints:
+            grid["content_notes"] = ContentNotes(*(torch.zeros(batch_size, content_len, dtype=torch.long, device=device)
+                                                   for _ in range(3)))
         if cfg.copy:
             grid["copy_keys"] = torch.zeros(batch_size, content_len, cfg.d_model, **like)
             grid["content_ids"] = torch.full((batch_size, content_len), cfg.pad_id, dtype=torch.long, device=device)
@@ -767,11 +907,15 @@ class MusicStyleTransformer(nn.Module):
         ``content_ids (B, S)``: needed by ``time_bias`` and ``copy`` models."""
         if cache.content_time is not None:
             if content_ids is None:
-                raise ValueError("fill_cross: a time_bias or copy model needs content_ids")
+                raise ValueError("fill_cross: a time_bias, copy or pitch_hints model needs content_ids")
             cache.content_time.copy_(musical_time(*beat_grid_indices(content_ids, self.config))[:, None, None, :])
         if self.copy_head is not None:
             cache.copy_keys.copy_(self.copy_head.key(memory))
             cache.content_ids.copy_(content_ids)
+        if cache.content_notes is not None:
+            notes = ContentNotes.from_ids(content_ids, self.config)
+            for name in ("pitch", "onset", "end"):
+                getattr(cache.content_notes, name).copy_(getattr(notes, name))
         for layer, block in enumerate(self.decoder):
             k, v = block.cross.memory_kv(memory)  # 2 x (B, H, S, hs)
             cache.cross_k[layer].copy_(k)
@@ -804,6 +948,12 @@ class MusicStyleTransformer(nn.Module):
             x = block.step(x, cos, sin, pos, cache, layer, cross_bias)
         hidden = self.decoder_ln(x)  # (B, 1, C)
         logits = self.head(hidden)  # (B, 1, V)
+        if self.pitch_hints is not None:
+            cfg, B = self.config, token.shape[0]
+            features = self.pitch_hints.features(cache.content_notes, t_q, torch.arange(B, device=token.device))
+            is_program = (token >= cfg.program_id) & (token < cfg.program_id + cfg.n_programs)  # (B,)
+            bias = self.pitch_hints(hidden[:, 0], features).to(logits.dtype) * is_program[:, None]  # (B, P)
+            logits = logits + F.pad(bias, (cfg.pitch_id, cfg.vocab_size - cfg.pitch_id - cfg.n_pitches))[:, None]
         if self.copy_head is not None:
             bias = self.copy_head.bias(cache.content_ids, t_q[:, None], cache.content_time[:, 0, 0])  # (B, 1, S)
             logits = self.copy_head(hidden, logits, cache.copy_keys, bias, cache.content_ids)[0]
