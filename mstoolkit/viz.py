@@ -357,3 +357,51 @@ def error_breakdown_figure(breakdowns: Mapping[str, Mapping[str, int]], title: s
     fig.update_xaxes(title="share of the output's notes", range=[0, 1], tickformat=".0%")
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, 40 * len(labels) + 170)
+
+
+# ----------------------------------------------------------------------------- pitch hints
+def pitch_hint_figure(bias, notes: Sequence, content: Piece | None = None, lowest_pitch: int = 0,
+                      title: str | None = None) -> go.Figure:
+    """What a pitch-hint model's content maps said before each note: one column per target note, one row
+    per pitch, coloured by the logit bias the hints gave that pitch (red: pushed up, blue: pushed down);
+    a dot marks the pitch the note has, grey ticks the content pitches sounding at its onset.
+
+        >>> pitch_hint_figure(maps.pitch_hint[0, program_positions], target.notes, content)  # doctest: +SKIP
+
+    ``bias (N, P)``: row i for note i of ``notes`` (objects with ``pitch`` and ``start``); column p is
+    pitch ``lowest_pitch + p``. Only the rows of pitches within an octave of the notes are drawn.
+    """
+    bias = _as_2d("bias", bias)
+    if len(notes) != bias.shape[0]:
+        raise ValueError(f"bias has {bias.shape[0]} rows for {len(notes)} notes")
+    fig = go.Figure()
+    if not len(notes):
+        return _layout(fig, title or "no notes", 240)
+    pitches = [n.pitch for n in notes] + ([n.pitch for n in content.notes] if content is not None else [])
+    low = max(lowest_pitch, min(pitches) - 12)
+    high = min(lowest_pitch + bias.shape[1] - 1, max(pitches) + 12)
+    rows = bias[:, low - lowest_pitch: high - lowest_pitch + 1].T  # (pitches shown, N)
+    reach = float(np.abs(rows).max()) or 1.0
+    beats = [n.start / TICKS_PER_QUARTER for n in notes]
+    hover = [[f"note {i}, beat {beats[i]:g}<br>{pitch_name(p)}: bias {rows[p - low, i]:+.2f}"
+              for i in range(len(notes))] for p in range(low, high + 1)]
+    fig.add_trace(go.Heatmap(z=rows, x=list(range(len(notes))), y=list(range(low, high + 1)), text=hover,
+                             hoverinfo="text", colorscale="RdBu", reversescale=True, zmin=-reach, zmax=reach,
+                             colorbar=dict(title="bias")))
+    if content is not None:
+        xs, ys = [], []
+        for i, note in enumerate(notes):
+            for c in content.notes:
+                if c.start <= note.start < c.end:
+                    xs.append(i)
+                    ys.append(c.pitch)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name="content sounding",
+                                 marker=dict(symbol="line-ew-open", size=12, color="#555555")))
+    fig.add_trace(go.Scatter(x=list(range(len(notes))), y=[n.pitch for n in notes], mode="markers",
+                             name="note written", marker=dict(size=6, color="black"),
+                             text=[pitch_name(n.pitch) for n in notes], hoverinfo="text"))
+    fig.update_xaxes(title="target note")
+    fig.update_yaxes(title="pitch", tickvals=[p for p in range(low, high + 1) if p % 12 == 0],
+                     ticktext=[pitch_name(p) for p in range(low, high + 1) if p % 12 == 0])
+    fig.update_layout(legend=dict(orientation="h", y=-0.2))
+    return _layout(fig, title, 420)

@@ -198,6 +198,22 @@ def test_a_copy_model_adds_its_pointer_as_a_kind_and_plain_models_do_not(model):
     assert "copy" not in e.kind.options and e.kind.value == "cross"
 
 
+def test_a_pitch_hint_model_shows_the_bias_before_each_target_note_and_plain_models_hide_it(model):
+    from mstoolkit.model import ModelConfig
+
+    hint_model = debug_model(vocab_size=TOK.vocab_size, pitch_hints=True, **ModelConfig.beat_grid_from(TOK))
+    with torch.no_grad():
+        torch.nn.init.normal_(hint_model.pitch_hints.weight.weight)  # untrained hints are ~0
+    e = AttentionExplorer(model=hint_model, sample="bwv66.6", style="waltz", bars=1)
+    notes = e.target.piece.notes
+    assert e.hint_bias.shape == (len(notes), 128) and (np.abs(e.hint_bias).sum(1) > 0).all()
+    written = [trace for trace in e.hints.data if trace.name == "note written"][0]
+    assert list(written.y) == [n.pitch for n in notes]  # one column per target note, its pitch marked
+    assert e.hints_box.layout.display != "none" and "pitch hints" in e.hints.layout.title.text
+    e.set_model(model)  # no hints: the figure is hidden
+    assert e.hint_bias.size == 0 and e.hints_box.layout.display == "none"
+
+
 def test_no_model_or_wrong_model_shows_a_message(model):
     e = AttentionExplorer(model=None, sample="bwv438", bars=1)
     assert "No model loaded" in e.status.value

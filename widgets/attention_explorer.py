@@ -4,7 +4,9 @@ One forward pass with ``return_attn=True`` gives every layer's ``(B, H, T_q, T_k
 for the three kinds of attention: the encoder's self-attention over the content tokens, the decoder's
 causal self-attention over the target tokens, and the decoder's cross-attention from target tokens
 to content tokens. A copy model (``ModelConfig.copy``) adds a fourth map, "copy": its pointer over the
-content's notes, i.e. which content note each target token would copy its pitch from. The target is the content rendered in the chosen style by its rule (teacher
+content's notes, i.e. which content note each target token would copy its pitch from. A pitch-hint model
+(``ModelConfig.pitch_hints``) adds a figure below the arcs: for every target note, the logit bias the
+content's maps gave each pitch before it was written. The target is the content rendered in the chosen style by its rule (teacher
 forcing, the ground truth the model was trained to write) or the model's own generated output.
 """
 from __future__ import annotations
@@ -77,6 +79,7 @@ class AttentionExplorer(w.VBox):
     ``(H, T_q, T_k)`` arrays), ``content`` / ``target`` (ids, names, bars, piece, note groups),
     ``loss`` (teacher-forced cross-entropy), ``window_weights`` (the heatmap's array),
     ``query_range`` / ``key_range`` (its token ranges), ``note_weights`` (note-level map),
+    ``hint_bias`` (pitch-hint models: ``(target notes, P)``, drawn in ``hints``),
     ``status`` (model and inputs), ``view_status`` (window, note) and ``export_status`` messages.
     """
 
@@ -104,6 +107,8 @@ class AttentionExplorer(w.VBox):
         self.status = w.HTML()
         self.heatmap = go.FigureWidget()
         self.arcs = go.FigureWidget()
+        self.hints = go.FigureWidget()  # pitch-hint models only
+        self.hints_box = w.VBox([self.hints], layout=w.Layout(display="none"))  # shown for pitch-hint models
         self.export_path = w.Text(value="attention", description="Export to", placeholder="file name stem")
         self.export_buttons = {fmt: w.Button(description=fmt.upper()) for fmt in EXPORT_FORMATS}
         self.view_status = w.HTML()  # about the heatmap window and note selection
@@ -118,6 +123,7 @@ class AttentionExplorer(w.VBox):
         self.window_weights = np.zeros((0, 0))
         self.query_range = self.key_range = (0, 0)
         self.note_weights = np.zeros((0, 0))
+        self.hint_bias = np.zeros((0, 0))  # pitch-hint models: (target notes, P), the bias before each note
         self._source: Piece | None = None
         self._reference_mel: tuple[str, np.ndarray] | None = None  # uploaded reference
         self._mel_cache: dict[tuple, np.ndarray] = {}
@@ -129,7 +135,7 @@ class AttentionExplorer(w.VBox):
             w.HBox([self.style, self.reference, self.reference_upload]),
             self.target_mode, self.status,
             w.HBox([self.kind]), w.HBox([self.layer, self.head, self.window]), self.view_status, self.heatmap,
-            w.HBox([self.note, self.top_k]), self.arcs,
+            w.HBox([self.note, self.top_k]), self.arcs, self.hints_box,
             w.HBox([self.export_path, *self.export_buttons.values()]), self.export_status,
         ])
         self.load_button.on_click(lambda _: self.set_model(self.checkpoint.value.strip() or None))
@@ -192,6 +198,8 @@ class AttentionExplorer(w.VBox):
         self.window_weights, self.note_weights = np.zeros((0, 0)), np.zeros((0, 0))
         replace_figure(self.heatmap, go.Figure())
         replace_figure(self.arcs, go.Figure())
+        self.hint_bias = np.zeros((0, 0))
+        self.hints_box.layout.display = "none"
         show_message(self.status, message, error=True)
 
     # ------------------------------------------------------------------ the forward pass
@@ -248,6 +256,7 @@ class AttentionExplorer(w.VBox):
             share = float(maps.copy_prob[0].float().cpu().numpy()[is_pitch].mean()) if is_pitch.any() else 0.0
             copied = f" Probability of copying a content pitch rather than generating one, mean over its pitches: {share:.0%}."
         self.content, self.target, self.loss = content, target, float(loss)
+        self._show_hints(maps.pitch_hint, content_piece)
         n_bars = int(max(content.bars.max(), target.bars.max())) + 1
         self._quiet = True
         try:
@@ -265,6 +274,20 @@ class AttentionExplorer(w.VBox):
                      f"tokens, {len(target.ids)} {target_kind} target tokens in {self.style.value}; reference: "
                      f"{reference_name}. Loss on this target (teacher forcing): {self.loss:.3f}.{copied}")
         self._show()
+
+    def _show_hints(self, pitch_hint: torch.Tensor | None, content_piece: Piece) -> None:
+        """The pitch-hint figure (``hint_bias (notes, P)``: the bias before each target note), or hide it."""
+        if pitch_hint is None:
+            self.hint_bias = np.zeros((0, 0))
+            self.hints_box.layout.display = "none"
+            return
+        program_rows = [group[0] for group in self.target.groups]  # each note's Program token: Pitch comes next
+        self.hint_bias = pitch_hint[0].float().cpu().numpy()[program_rows]  # (notes, P)
+        lowest = self.tokenizer.config.pitch_range[0]
+        replace_figure(self.hints, viz.pitch_hint_figure(
+            self.hint_bias, self.target.piece.notes, content_piece, lowest_pitch=lowest,
+            title="pitch hints: the bias the content's notes gave each pitch, before each target note"))
+        self.hints_box.layout.display = ""
 
     def _style_mel(self, rendered: Piece) -> tuple[np.ndarray, str]:
         """The reference mel and its description: the uploaded one, or the content rendered in the style."""
