@@ -104,7 +104,7 @@ class ModelConfig:
     n_pitches: int = 0  # number of Pitch tokens (Pitch_k is pitch_id + k - lowest pitch)
     # Pitch hints (needs the beat grid; see PitchHints): where the next token must be a Pitch (after a Program
     # token), add to each pitch's logit a learned, state-dependent weighting of what the content plays around
-    # the current musical time: which pitches, pitch classes, the lowest and the highest, and their octaves.
+    # the current musical time: which pitches, the lowest and the highest, and an octave either way.
     # The Program and Duration ids (for the content notes' lengths) come from the tokenizer.
     pitch_hints: bool = False
     program_id: int = -1  # id of the first Program token
@@ -565,9 +565,9 @@ class PitchHints(nn.Module):
     So the target pitch is almost always a content pitch of the moment, the same pitch class, or an octave
     away. For a query at musical time ``t`` this computes, from the content notes in three windows
     (``now``: sounding at ``t``; ``beat``: sounding during the beat of ``t``; ``around``: sounding within
-    a half note either side), ``F = 33`` binary maps over the pitches ``(N, P, F)``: the pitches, the
-    lowest and the highest, each as is and an octave up and down, plus the pitch classes of all and of
-    the lowest. The bias is ``features @ w`` with weights ``w (N, F) = linear(decoder state)``, so the
+    a half note either side), ``F = 27`` binary maps over the pitches ``(N, P, F)``: the pitches, the
+    lowest and the highest, each as is and an octave up and down. (Maps by pitch class, which light a
+    pitch in every octave, were tried first: they made 31% of the notes an octave off.) The bias is ``features @ w`` with weights ``w (N, F) = linear(decoder state)``, so the
     model learns per style and per beat which map to follow ("the bass of the bar, an octave down").
     Unlike a pointer (CopyHead) no attention has to find the notes: the maps are exact, from the ids.
 
@@ -576,7 +576,7 @@ class PitchHints(nn.Module):
 
     WINDOWS = ("now", "beat", "around")
     SHIFTS = (-12, 0, 12)  # the content's notes moved an octave down, kept, moved an octave up
-    N_FEATURES = len(WINDOWS) * (3 * len(SHIFTS) + 2)
+    N_FEATURES = len(WINDOWS) * 3 * len(SHIFTS)
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -601,7 +601,6 @@ class PitchHints(nn.Module):
             highest = F.one_hot(torch.where(inside, pitch, -1).max(1).values + 1, P + 1)[:, 1:].float()
             for m in (played, lowest, highest):
                 maps += [_shift_pitches(m, k) for k in self.SHIFTS]
-            maps += [_pitch_classes(played), _pitch_classes(lowest)]
         return torch.stack(maps, -1)  # (N, P, F)
 
     def forward(self, hidden: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
@@ -615,14 +614,6 @@ def _shift_pitches(m: torch.Tensor, shift: int) -> torch.Tensor:
         return m
     padded = F.pad(m, (abs(shift), abs(shift)))  # (N, P + 2|shift|)
     return padded[:, abs(shift) - shift: abs(shift) - shift + m.shape[1]]
-
-
-def _pitch_classes(m: torch.Tensor) -> torch.Tensor:
-    """1 at every pitch whose pitch class is set in the pitch map ``m (N, P)`` (index % 12 is a pitch class
-    up to a rotation, which does not change which pitches share one)."""
-    P = m.shape[1]
-    classes = F.pad(m, (0, -P % 12)).view(len(m), -1, 12).amax(1)  # (N, 12)
-    return classes[:, torch.arange(P, device=m.device) % 12]
 
 
 # ------------------------------------------------------------------------------------ style encoder

@@ -554,17 +554,16 @@ def test_pitch_hint_maps_read_the_content_notes_around_the_query_time():
     assert sorted(notes.pitch[notes.pitch >= 0].tolist()) == [43, 60, 64, 67]
     assert notes.end[notes.pitch == 43].item() == 48 + 36  # bar 1 starts at tick 48 of musical time
     t = torch.tensor([48 + 12, 48 + 30])  # beat 2 of the triad, beat 3 (the bass G)
-    maps = model.pitch_hints.features(notes, t, torch.zeros(2, dtype=torch.long))  # (2, 128, 33)
+    maps = model.pitch_hints.features(notes, t, torch.zeros(2, dtype=torch.long))  # (2, 128, 27)
     on = lambda query, feature: maps[query, :, feature].nonzero()[:, 0].tolist()  # noqa: E731
-    # window "now": played at shifts -12, 0, +12, then lowest x 3, highest x 3, pitch classes, lowest's class
+    # window "now": played at shifts -12, 0, +12, then lowest x 3, highest x 3
     assert on(0, 1) == [60, 64, 67] and on(1, 1) == [43]
     assert on(0, 0) == [48, 52, 55]  # out[p] = played[p - 12]: the triad an octave down
     assert on(0, 2) == [72, 76, 79]
     assert on(0, 4) == [60] and on(0, 7) == [67]
-    assert on(0, 9) == [p for p in range(128) if p % 12 in (0, 4, 7)]
-    assert on(1, 10) == [p for p in range(128) if p % 12 == 7]
+    assert on(1, 3) == [31] and on(1, 8) == [55]  # the bass G, lowest an octave down, highest an octave up
     # window "around" (a half note either side) of the second query holds all four notes; lowest is G2
-    around = 2 * 11
+    around = 2 * 9
     assert on(1, around + 1) == [43, 60, 64, 67] and on(1, around + 4) == [43] and on(1, around + 7) == [67]
 
 
