@@ -562,13 +562,12 @@ class PitchHints(nn.Module):
 
     A style keeps the piece's harmony and moves it in time and register: a waltz's "oom" is the bass of the
     bar, its "pah-pah" the upper chord tones; Alberti plays low-high-middle-high; swing keeps every voice.
-    So the target pitch is almost always a content pitch of the moment, the same pitch class, or an octave
-    away. For a query at musical time ``t`` this computes, from the content notes in three windows
+    So the target pitch is almost always a content pitch of the moment, or one an octave away. For a query at musical time ``t`` this computes, from the content notes in three windows
     (``now``: sounding at ``t``; ``beat``: sounding during the beat of ``t``; ``around``: sounding within
     a half note either side), ``F = 27`` binary maps over the pitches ``(N, P, F)``: the pitches, the
     lowest and the highest, each as is and an octave up and down. (Maps by pitch class, which light a
-    pitch in every octave, were tried first: they made 31% of the notes an octave off.) The bias is ``features @ w`` with weights ``w (N, F) = linear(decoder state)``, so the
-    model learns per style and per beat which map to follow ("the bass of the bar, an octave down").
+    pitch in every octave, were tried first: they made 31% of the notes an octave off.) The bias is
+    ``features @ w`` with weights ``w (N, F) = linear(decoder state)``, so the model learns per style and per beat which map to follow ("the bass of the bar, an octave down").
     Unlike a pointer (CopyHead) no attention has to find the notes: the maps are exact, from the ids.
 
         >>> bias = hints(hidden, hints.features(ContentNotes.from_ids(content, cfg), t_query, batch))  # (N, P)
@@ -606,6 +605,15 @@ class PitchHints(nn.Module):
     def forward(self, hidden: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """``hidden (N, C)``, ``features (N, P, F)`` -> logit bias ``(N, P)``."""
         return (features @ self.weight(hidden).to(features.dtype)[..., None])[..., 0]
+
+    def next_is_pitch(self, ids: torch.Tensor) -> torch.Tensor:
+        """True where the decoder input ``ids`` is a Program token, so the grammar allows only a Pitch next."""
+        return (ids >= self.cfg.program_id) & (ids < self.cfg.program_id + self.cfg.n_programs)
+
+    def to_vocab(self, bias: torch.Tensor) -> torch.Tensor:
+        """A pitch bias ``(..., P)`` placed in the Pitch columns of a vocabulary-sized ``(..., V)`` (0 elsewhere)."""
+        low = self.cfg.pitch_id
+        return F.pad(bias, (low, self.cfg.vocab_size - low - self.cfg.n_pitches))
 
 
 def _shift_pitches(m: torch.Tensor, shift: int) -> torch.Tensor:
@@ -823,16 +831,14 @@ class MusicStyleTransformer(nn.Module):
         """``logits (B, T, V)`` plus the pitch hints at the positions whose next token must be a Pitch (the
         decoder input there is a Program token): only those ``N`` positions are computed."""
         cfg = self.config
-        is_program = (target_ids >= cfg.program_id) & (target_ids < cfg.program_id + cfg.n_programs)  # (B, T)
-        batch, position = is_program.nonzero(as_tuple=True)  # (N,), (N,)
+        batch, position = self.pitch_hints.next_is_pitch(target_ids).nonzero(as_tuple=True)  # (N,), (N,)
         t_target = musical_time(*beat_grid_indices(target_ids, cfg))  # (B, T)
         features = self.pitch_hints.features(ContentNotes.from_ids(content_ids, cfg), t_target[batch, position], batch)
         bias = logits.new_zeros(*target_ids.shape, cfg.n_pitches)  # (B, T, P)
         bias = bias.index_put((batch, position), self.pitch_hints(hidden[batch, position], features).to(bias.dtype))
         if maps is not None:
             maps.pitch_hint = bias.detach()
-        low = cfg.pitch_id
-        return logits + F.pad(bias, (low, cfg.vocab_size - low - cfg.n_pitches))  # (B, T, V)
+        return logits + self.pitch_hints.to_vocab(bias)  # (B, T, V)
 
     def _run(self, block: Block, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if (self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
@@ -940,11 +946,10 @@ class MusicStyleTransformer(nn.Module):
         hidden = self.decoder_ln(x)  # (B, 1, C)
         logits = self.head(hidden)  # (B, 1, V)
         if self.pitch_hints is not None:
-            cfg, B = self.config, token.shape[0]
-            features = self.pitch_hints.features(cache.content_notes, t_q, torch.arange(B, device=token.device))
-            is_program = (token >= cfg.program_id) & (token < cfg.program_id + cfg.n_programs)  # (B,)
-            bias = self.pitch_hints(hidden[:, 0], features).to(logits.dtype) * is_program[:, None]  # (B, P)
-            logits = logits + F.pad(bias, (cfg.pitch_id, cfg.vocab_size - cfg.pitch_id - cfg.n_pitches))[:, None]
+            hints = self.pitch_hints
+            features = hints.features(cache.content_notes, t_q, torch.arange(token.shape[0], device=token.device))
+            bias = hints(hidden[:, 0], features).to(logits.dtype) * hints.next_is_pitch(token)[:, None]  # (B, P)
+            logits = logits + hints.to_vocab(bias)[:, None]  # (B, 1, V)
         if self.copy_head is not None:
             bias = self.copy_head.bias(cache.content_ids, t_q[:, None], cache.content_time[:, 0, 0])  # (B, 1, S)
             logits = self.copy_head(hidden, logits, cache.copy_keys, bias, cache.content_ids)[0]

@@ -198,8 +198,7 @@ class AttentionExplorer(w.VBox):
         self.window_weights, self.note_weights = np.zeros((0, 0)), np.zeros((0, 0))
         replace_figure(self.heatmap, go.Figure())
         replace_figure(self.arcs, go.Figure())
-        self.hint_bias = np.zeros((0, 0))
-        self.hints_box.layout.display = "none"
+        self._show_hints(None)
         show_message(self.status, message, error=True)
 
     # ------------------------------------------------------------------ the forward pass
@@ -275,7 +274,7 @@ class AttentionExplorer(w.VBox):
                      f"{reference_name}. Loss on this target (teacher forcing): {self.loss:.3f}.{copied}")
         self._show()
 
-    def _show_hints(self, pitch_hint: torch.Tensor | None, content_piece: Piece) -> None:
+    def _show_hints(self, pitch_hint: torch.Tensor | None, content_piece: Piece | None = None) -> None:
         """The pitch-hint figure (``hint_bias (notes, P)``: the bias before each target note), or hide it."""
         if pitch_hint is None:
             self.hint_bias = np.zeros((0, 0))
