@@ -314,8 +314,30 @@ def save_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMP
     soundfile.write(os.fspath(path), audio, sample_rate, subtype="PCM_16")
 
 
+QUIET_DB = -60.0  # peak_normalize leaves audio quieter than this (dBFS) alone: silence stays silence
+
+
+def peak_normalize(audio: np.ndarray, quiet_db: float = QUIET_DB) -> np.ndarray:
+    """``audio`` scaled so its peak is 1.0, the level :func:`render` gives every training reference;
+    audio whose peak is below ``quiet_db`` dBFS is returned as is (scaling dither up would make noise).
+
+    Why: the style encoder only ever heard references at peak 1.0, and a recording's level is not its
+    style (the demo model, references 20 dB quieter: transfer style accuracy 0.64, against 1.00 at
+    peak 1.0; ``benchmarks/results/reference_robustness.md``).
+
+        >>> float(peak_normalize(np.array([0.0, 0.25, -0.5])).max())
+        0.5
+    """
+    audio = _check_audio(audio, "peak_normalize")
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < 10.0 ** (quiet_db / 20.0):
+        return audio
+    return (audio / peak).astype(np.float32)
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Read an audio file (WAV, FLAC, OGG, ...) as float32 mono resampled to ``sample_rate``.
+    """Read an audio file (WAV, FLAC, OGG, MP3, ...; any sample rate, stereo averaged) as float32 mono
+    resampled to ``sample_rate``; UserError naming the file when it cannot be read.
 
         >>> reference = load_audio("swing_reference.wav")  # doctest: +SKIP
     """
@@ -327,7 +349,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
             warnings.simplefilter("ignore")
             audio, _ = librosa.load(path, sr=sample_rate, mono=True)
     except Exception as err:  # soundfile and audioread raise assorted types for unreadable files
-        raise UserError(f"load_audio: cannot read {path!r} as audio: {type(err).__name__}: {err}") from err
+        why = str(err) or "neither soundfile nor audioread can decode it"  # audioread's NoBackendError is blank
+        raise UserError(f"load_audio: cannot read {path!r} as audio: {type(err).__name__}: {why}") from err
     if audio.size == 0:
         raise UserError(f"load_audio: {path!r} contains no audio samples")
     return audio.astype(np.float32)

@@ -472,13 +472,18 @@ def token_budget(n_content_tokens: int, max_len: int) -> int:
 
 
 def prepare_content(tokenizer: Any, content: Any, content_style: str | None = "straight"):
-    """The content as the model reads it (what :func:`transfer` does first): loaded (anything
-    ``load_piece`` takes), quantized to the tokenizer's grid and bins, and rendered in
+    """The content as the model reads it (what :func:`transfer` does after :func:`~mstoolkit.intake.intake`):
+    loaded (an :class:`~mstoolkit.intake.Intake`, whose ``piece`` is taken, or anything ``load_piece``
+    takes, read as it is), quantized to the tokenizer's grid and bins, and rendered in
     ``content_style`` (None: as given). See :func:`transfer` for why.
+
+        >>> prepare_content(tokenizer, piece).time_signatures == piece.time_signatures
+        True
     """
+    from mstoolkit.intake import Intake
     from mstoolkit.piece import load_piece
 
-    piece = tokenizer.quantize(load_piece(content))
+    piece = tokenizer.quantize(content.piece if isinstance(content, Intake) else load_piece(content))
     if content_style is not None:
         from mstoolkit.styles import render_style
 
@@ -490,10 +495,16 @@ def prepare_content(tokenizer: Any, content: Any, content_style: str | None = "s
 def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, reference: Any, *,
              window_bars: int | None = 4, max_bars: int | None = None, max_new_tokens: int | None = None,
              temperature: float = TRANSFER_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
-             constrained: bool = True, seed: int | None = None, content_style: str | None = "straight"):
+             constrained: bool = True, seed: int | None = None, content_style: str | None = "straight",
+             batch_windows: int = 16, progress: bool = False):
     """Re-write ``content`` in the style of ``reference``; returns a :class:`~mstoolkit.piece.Piece`.
 
-    ``content``: anything ``load_piece`` takes (path, MIDI bytes, Piece, pretty_midi, music21).
+    ``content``: an :class:`~mstoolkit.intake.Intake`, or anything ``load_piece`` takes (path, MIDI
+    bytes, Piece, pretty_midi, music21), which :func:`~mstoolkit.intake.intake` reads first with its
+    defaults: drum tracks are kept aside and laid back, unchanged, over the output (the model never
+    saw drums); every pitched track is content; a performance without a reliable grid gets its beats
+    estimated. Its one-line account is ``intake(content).account`` (call ``intake`` yourself to see
+    it or to choose other options, and pass the ``Intake``).
     ``content_style``: the StyleBench style the content is first rendered in, because the model only
     ever read content rendered in one of its styles: a raw MIDI file's own instruments and dynamics
     are outside what it learned (the demo model on bwv66.6, swing: note F1 0.46 from the raw file,
@@ -502,10 +513,15 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     ``reference``: a Piece or MIDI path (rendered to audio), an audio array or audio file path, or a
     precomputed log-mel ``(n_mels, frames)`` (:func:`mstoolkit.audio.mel`).
 
-    The content is cut into windows of ``window_bars`` bars (StyleBench's training windows are 4
-    bars), all windows are generated together as one batch, and the results are laid end to end on
-    the content's bar lines, with the content's tempo map and time signatures (``window_bars=None``:
-    the whole piece in one pass). ``max_bars`` keeps only the first bars of the content. Decoding is
+    The content is cut into windows of ``window_bars`` bars on its own bar lines (StyleBench's
+    training windows are 4 bars; pickups, odd meters and meter changes included), generated
+    ``batch_windows`` windows at a time (so memory stays bounded for a long piece; ``progress=True``
+    shows a tqdm bar over the windows), and the results are laid end to end on the content's bar
+    lines, with the content's tempo map (as read, not rounded to the tokenizer's tempo bins) and time
+    signatures (``window_bars=None``: the whole piece in one pass). Every batch is padded to the
+    longest window of the piece, so greedy results do not depend on ``batch_windows``; sampled ones
+    (``temperature > 0``) are reproducible with ``seed`` for a given ``batch_windows``.
+    ``max_bars`` keeps only the first bars of the content. Decoding is
     greedy by default (``temperature=0``: see ``config.TRANSFER_TEMPERATURE`` for why); ``temperature > 0``
     samples (with ``top_k``/``top_p``). With
     ``constrained`` (default) decoding follows ``tokenizer.grammar``, so every window decodes. At most
@@ -514,6 +530,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
 
         >>> swing = transfer(model, tokenizer, "chorale.mid", swing_piece, temperature=0.9, top_p=0.95)  # doctest: +SKIP
     """
+    from mstoolkit.intake import intake
     from mstoolkit.piece import Piece
 
     cfg = model.config
@@ -523,7 +540,10 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
         raise UserError(f"transfer: window_bars must be >= 1 or None, got {window_bars}")
     if max_bars is not None and max_bars < 1:
         raise UserError(f"transfer: max_bars must be >= 1 or None, got {max_bars}")
-    piece = prepare_content(tokenizer, content, content_style)
+    if batch_windows < 1:
+        raise UserError(f"transfer: batch_windows must be >= 1, got {batch_windows}")
+    took = intake(content)  # an Intake is returned as is
+    piece = prepare_content(tokenizer, took, content_style)
     bar_starts = piece.bar_starts()  # tick of each bar of the content
     n_bars = len(bar_starts) if max_bars is None else min(max_bars, len(bar_starts))
     size = n_bars if window_bars is None else window_bars
@@ -540,25 +560,52 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     generator = None
     if seed is not None:
         generator = torch.Generator(model.target_emb.weight.device).manual_seed(seed)
-    outputs = generate(model, ids, mel, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                       top_p=top_p, grammar=tokenizer.grammar if constrained else None,
-                       bar_ids=tokenizer.bar_ids, max_bars=size, generator=generator, bos_id=tokenizer.bos_id,
-                       eos_id=tokenizer.eos_id)
+    # Every batch padded to the piece's longest window: a window is decoded the same in any batch.
+    content_ids = torch.full((len(ids), longest), cfg.pad_id, dtype=torch.long)  # (windows, longest)
+    for i, row in enumerate(ids):
+        content_ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+    outputs: list[list[int]] = []
+    with _progress(len(ids), progress) as bar:
+        for first in range(0, len(ids), batch_windows):
+            outputs += generate(model, content_ids[first:first + batch_windows], mel, max_new_tokens=max_new_tokens,
+                                temperature=temperature, top_k=top_k, top_p=top_p,
+                                grammar=tokenizer.grammar if constrained else None, bar_ids=tokenizer.bar_ids,
+                                max_bars=size, generator=generator, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
+            bar.update(min(batch_windows, len(ids) - first))
     edges = piece.bar_starts(piece.end_tick + 4 * 192)  # bar lines, past the last bar too
     notes = []
+    kept_drums = took.drums is not None  # then the file's drums are the drums: any the model writes are dropped
     for first, out in zip(firsts, outputs):
         offset, limit = edges[first], edges[min(first + size, n_bars)]  # the window's span in content ticks
         for note in tokenizer.decode(out).notes:
             start = note.start + offset
-            if start < limit:  # a window only fills its own bars
+            if start < limit and not (kept_drums and note.is_drum):  # a window only fills its own bars
                 notes.append(dataclasses.replace(note, start=start, duration=min(note.duration, limit - start)))
-    piece = piece.slice_ticks(0, edges[n_bars])  # the tempo map and time signatures of the bars kept
-    return Piece(notes, piece.tempos, piece.time_signatures, piece.key, piece.name)
+    # Kept drums go back over their whole length, unless max_bars cut the piece short.
+    drums_end = took.drums.end_tick if took.drums is not None and max_bars is None else 0
+    end = max(edges[n_bars], drums_end)
+    shape = took.piece.slice_ticks(0, end)  # the tempo map as read, for the bars kept
+    sigs = piece.slice_ticks(0, end).time_signatures  # as the tokenizer wrote them (same bar lengths)
+    out = Piece(notes, shape.tempos, sigs, piece.key, piece.name)
+    return took.with_drums(out, until=end)
+
+
+def _progress(total: int, show: bool):
+    """A tqdm bar over ``total`` windows (plain text, so nothing here imports IPython), or a no-op."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not show, unit="window", desc="transfer")
 
 
 def reference_mel(reference: Any, n_mels: int = 128) -> np.ndarray:
     """The log-mel ``(n_mels, frames)`` of a style reference: a Piece or ``.mid`` path (rendered), an
-    audio file path, a mono audio array ``(samples,)``, or a mel ``(n_mels, frames)`` returned as is."""
+    audio file path, a mono audio array ``(samples,)``, or a mel ``(n_mels, frames)`` returned as is.
+    Audio (a file or an array) is first brought to the level every training reference had
+    (:func:`mstoolkit.audio.peak_normalize`: peak 1.0, silence left alone).
+
+        >>> reference_mel(np.zeros(22050)).shape
+        (128, 44)
+    """
     from mstoolkit import audio
     from mstoolkit.piece import Piece, load_piece
 
@@ -566,11 +613,12 @@ def reference_mel(reference: Any, n_mels: int = 128) -> np.ndarray:
         return audio.mel(audio.render(reference), n_mels=n_mels)
     if isinstance(reference, (str, os.PathLike)):
         path = os.fspath(reference)
-        wave = audio.render(load_piece(path)) if path.lower().endswith((".mid", ".midi")) else audio.load_audio(path)
-        return audio.mel(wave, n_mels=n_mels)
+        if path.lower().endswith((".mid", ".midi")):
+            return audio.mel(audio.render(load_piece(path)), n_mels=n_mels)
+        return audio.mel(audio.peak_normalize(audio.load_audio(path)), n_mels=n_mels)
     array = reference.detach().cpu().numpy() if isinstance(reference, torch.Tensor) else np.asarray(reference)
     if array.ndim == 1:
-        return audio.mel(array, n_mels=n_mels)
+        return audio.mel(audio.peak_normalize(array), n_mels=n_mels)
     if array.ndim == 2 and array.shape[0] == n_mels:
         return array.astype(np.float32)
     raise UserError(f"reference: expected a Piece, a path, mono audio (samples,) or a mel ({n_mels}, frames), "

@@ -18,12 +18,12 @@ from import_graph import cycles, import_graph
 LAYERS = (
     ("config", "losses", "shipped"),  # stdlib / torch only
     ("piece",),
-    ("tokenizer", "styles", "audio", "miditok_adapter"),
+    ("tokenizer", "styles", "audio", "miditok_adapter", "intake"),
     ("mstoolkit", "metrics", "model"),  # "mstoolkit": the package's __init__ (piece, tokenizer)
     ("data", "viz"),
     ("checkpoint",),
     ("generate",),
-    ("bench", "live"),
+    ("bench", "live", "recognize"),
     ("train",),
     ("studio", "widgets/_common"),
     ("cli", "widgets", "widgets/*"),  # the widget modules
