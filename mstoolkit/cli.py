@@ -260,34 +260,34 @@ def reference_of_flag(style: str, content_path: Path):
 
 def cmd_transfer(args: argparse.Namespace) -> None:
     from mstoolkit.generate import transfer
-    from mstoolkit.piece import load_piece
+    from mstoolkit.intake import intake
 
-    content = load_piece(args.content)
-    if args.bars is not None:
-        if args.bars < 1:
-            raise CliError(f"--bars: expected a number of bars >= 1, got {args.bars}")
-        content = content.slice_bars(0, args.bars)
+    if args.bars is not None and args.bars < 1:
+        raise CliError(f"--bars: expected a number of bars >= 1, got {args.bars}")
     for flag, value, ok in (("--temperature", args.temperature, args.temperature >= 0),
                             ("--top-p", args.top_p, args.top_p is None or 0 < args.top_p <= 1),
                             ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1)):
         if not ok:
             raise CliError(f"{flag}: out of range ({value}); temperature >= 0, 0 < top-p <= 1, top-k >= 1")
+    if args.window_bars < 0:
+        raise CliError(f"--window-bars: expected a number of bars >= 1 (0: the whole piece at once), got "
+                       f"{args.window_bars}")
     from mstoolkit.styles import list_styles
 
     content_style = None if args.content_style.lower() == "none" else args.content_style
     if content_style is not None and content_style not in list_styles():  # before the model loads
         raise CliError(f"--content-style {content_style!r}: not a style; styles: {', '.join(list_styles())}, "
                        "or none")
+    took = intake(args.content, timing=args.timing, drums=args.drums)
+    print(f"content {args.content}: {took.account}")
     reference = reference_of_flag(args.style, Path(args.content))
     model, tokenizer, folder = _load_model(args.checkpoint, args.device)
+    if Path(args.style).suffix:  # a reference file, not a style name: say what the model hears in it
+        _check_reference(model, reference, args.style, args.any_reference)
     t0 = time.perf_counter()
-    if args.window_bars < 0:
-        raise CliError(f"--window-bars: expected a number of bars >= 1 (0: the whole piece at once), got "
-                       f"{args.window_bars}")
-    piece = transfer(model, tokenizer, content, reference, temperature=args.temperature, top_p=args.top_p,
-                     top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens,
-                     window_bars=args.window_bars or None,
-                     content_style=content_style)
+    piece = transfer(model, tokenizer, took, reference, temperature=args.temperature, top_p=args.top_p,
+                     top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens, max_bars=args.bars,
+                     window_bars=args.window_bars or None, content_style=content_style, progress=True)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -299,6 +299,18 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 
         save_wav(args.wav, render(piece), 22050)
         print(f"wrote {args.wav}")
+
+
+def _check_reference(model, reference, flag: str, go_ahead: bool) -> None:
+    """Print what the model's style encoder hears in a reference file; stop (unless ``go_ahead``) when it
+    matches no known style: a transfer would then pick a style the user never asked for."""
+    from mstoolkit.recognize import StyleRecognizer
+
+    heard = StyleRecognizer.from_model(model).recognize(reference)
+    print(f"reference {flag}: {'the style encoder hears ' if heard.known else ''}{heard}")
+    if not heard.known and not go_ahead:
+        raise CliError(f"--style {flag}: {heard}. Give a reference with music in a style the model knows, or "
+                       "pass --any-reference to transfer anyway")
 
 
 # ----------------------------------------------------------------------------- bench
@@ -437,9 +449,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         _add_config_keys(p)
 
     p = add("transfer", cmd_transfer, "re-write a MIDI file in the style of a reference")
-    p.add_argument("content", type=_existing_file, help="the piece to re-write (.mid)")
+    p.add_argument("content", type=_existing_file, help="the piece to re-write (.mid): a score, a multi-track "
+                   "song (drum tracks are kept as they are and laid back over the result) or a performance "
+                   "played without a click (its beats are estimated); the first line printed says what was done")
     p.add_argument("--style", required=True, help="a style name (swing, waltz, ...: a sample piece rendered in "
-                   "that style is the reference), or a reference file REF.mid / REF.wav")
+                   "that style is the reference), or a reference file REF.mid / .wav / .flac / .ogg / .mp3 "
+                   "(the styles the model hears in it are printed; one that matches none stops the transfer)")
+    p.add_argument("--any-reference", action="store_true", help="transfer even when the reference file "
+                   "matches no style the model knows (speech, noise, silence, music far from its styles)")
+    p.add_argument("--timing", default="auto", choices=("auto", "file", "estimate"), help="the content's beat "
+                   "grid: the file's tempo map, beats estimated from the notes (a performance without a "
+                   "click), or auto: estimated when the onsets fit no grid (default auto)")
+    p.add_argument("--drums", default="keep", choices=("keep", "transfer"), help="drum tracks: kept as they "
+                   "are and laid back over the result, or given to the model with the rest (default keep)")
     p.add_argument("--checkpoint", default="demo", help="shipped name, checkpoint folder or run folder "
                    "(default: demo)")
     p.add_argument("--out", required=True, help="output .mid")
@@ -451,7 +473,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--max-new-tokens", type=int, help="token limit per window (default: 2 x its content tokens + 256)")
     p.add_argument("--window-bars", type=int, default=4, help="transfer the content this many bars at a time, "
-                   "all windows in one batch (default 4, StyleBench's window; 0: the whole piece at once)")
+                   "16 windows per batch (default 4, StyleBench's window; 0: the whole piece at once)")
     p.add_argument("--content-style", default="straight",
                    help="render the content in this StyleBench style before the model reads it, as in "
                         "training (default straight: every note kept, strings, legato); 'none': as given")

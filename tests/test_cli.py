@@ -144,6 +144,36 @@ def test_bench_by_style_prints_tables_by_target_and_source_style(corpus, tmp_pat
     assert all(g["content_similarity"] == 1.0 for g in identity.values())  # identity copies the content
 
 
+def test_transfer_reads_a_song_says_what_it_did_and_checks_the_reference(tmp_path, capsys):
+    """A multi-track song: one line says what was done to its tracks, and its drums come back unchanged; a
+    reference file is heard first, and speech stops the transfer unless --any-reference."""
+    from mstoolkit import audio
+    from mstoolkit.piece import Note
+    from mstoolkit.shipped import shipped_path
+    from mstoolkit.styles import render_style
+
+    chorale = Piece.from_midi(SAMPLE).slice_bars(0, 2)
+    drums = [Note(12 * i, 3, 36 if i % 2 == 0 else 42, 100, is_drum=True) for i in range(8)]
+    song = tmp_path / "song.mid"
+    chorale.replace(notes=chorale.notes + drums).save_midi(song)
+    import soundfile
+
+    waltz = tmp_path / "waltz.flac"  # a recording of waltz, quieter than the model's references
+    soundfile.write(waltz, 0.3 * audio.render(render_style(Piece.from_midi(sample_paths()["bwv269"]).slice_bars(4, 4),
+                                                           "waltz")), audio.SAMPLE_RATE)
+    out = tmp_path / "song_waltz.mid"
+    assert main(["transfer", str(song), "--style", str(waltz), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 tracks (piano, drums): drums kept unchanged, piano transferred" in printed
+    assert "the style encoder hears waltz" in printed
+    result = Piece.from_midi(out)
+    assert sorted((n.start, n.pitch) for n in result.notes if n.is_drum) == [(n.start, n.pitch) for n in drums]
+    speech = str(shipped_path("audio", "speech_gettysburg.ogg"))
+    message = fails(["transfer", str(song), "--style", speech, "--out", str(out)], capsys)
+    assert "matches no known style" in message and "--any-reference" in message
+    assert main(["transfer", str(song), "--style", speech, "--out", str(out), "--any-reference"]) == 0
+
+
 # ------------------------------------------------------------------------------ errors
 def test_wrong_arguments_exit_2_with_one_clear_line(run, tmp_path, capsys):
     garbage = tmp_path / "garbage.mid"

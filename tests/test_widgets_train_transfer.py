@@ -121,7 +121,7 @@ def test_dashboard_bad_config_shows_a_message_not_a_traceback(corpus, tmp_path):
 # ------------------------------------------------------------------------------ TransferStudio
 @pytest.fixture(scope="module")
 def studio():
-    return TransferStudio(model="debug", sample="bwv66.6", style="swing", bars=2)
+    return TransferStudio(model="debug", sample="bwv66.6", style="swing", bars=2, recognizer=None)
 
 
 def test_studio_generates_and_fills_rolls_audio_and_scores(studio):
@@ -230,3 +230,35 @@ def test_studio_without_a_model_says_so():
     missing = TransferStudio(model="no-such-checkpoint")
     assert ERROR in missing.status.value and "Could not load model" in missing.status.value
     assert missing.generate() is None and "No model loaded" in missing.status.value
+
+
+def test_studio_reads_a_multitrack_song_and_checks_the_reference(tmp_path):
+    """An uploaded song's drums are kept and laid back over the result, with the intake's account in the
+    status; an uploaded reference is heard by the style encoder first, and speech is refused."""
+    from mstoolkit.checkpoint import load_with_tokenizer
+    from mstoolkit.recognize import StyleRecognizer
+    from mstoolkit.shipped import shipped_path
+
+    model, tokenizer, _ = load_with_tokenizer("demo")
+    recognizer = StyleRecognizer.from_model(model, windows=3, held_out=2, cache_dir=tmp_path, progress=False)
+    studio = TransferStudio(model=model, tokenizer=tokenizer, style="waltz", bars=2, recognizer=recognizer)
+    chorale = load_piece(sample_paths()["bwv66.6"]).slice_bars(0, 4)
+    bass = [Note(n.start, n.duration, n.pitch - 12, 90, program=33) for n in chorale.notes if n.pitch < 55]
+    drums = [Note(12 * i, 3, 36 if i % 2 == 0 else 38, 100, program=0, is_drum=True) for i in range(16)]
+    song = chorale.replace(notes=chorale.notes + bass + drums, name="song")
+    studio.upload.value = _upload(song.to_midi_bytes(), "song.mid")
+    assert ERROR not in studio.status.value and "drums kept unchanged" in studio.status.value
+    assert studio.intake is not None and len(studio.intake.drums) == len(drums)
+    result = studio.generate()
+    assert result is not None and not any(n.is_drum for n in studio.content.notes)
+    assert sorted((n.start, n.pitch) for n in result.notes if n.is_drum) == [(n.start, n.pitch) for n in drums[:8]]
+
+    speech = shipped_path("audio", "speech_gettysburg.ogg")
+    studio.reference_upload.value = _upload(speech.read_bytes(), "speech.ogg")
+    assert ERROR in studio.status.value and "matches no known style" in studio.status.value
+    assert studio.generate() is None and "matches no known style" in studio.status.value
+    waltz = audio.render(render_style(load_piece(sample_paths()["bwv269"]).slice_bars(4, 4), "waltz"))
+    audio.save_wav(tmp_path / "waltz.wav", 0.3 * waltz)
+    studio.reference_upload.value = _upload((tmp_path / "waltz.wav").read_bytes(), "waltz.wav")
+    assert ERROR not in studio.status.value and "hears waltz" in studio.status.value
+    assert studio.generate() is not None

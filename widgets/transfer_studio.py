@@ -4,9 +4,17 @@ The style comes either from a named StyleBench style, whose *reference* is anoth
 rendered in that style (so the model hears a different piece in the wanted idiom, as in training),
 or from an uploaded reference (audio or MIDI). For a named style the rule renderer also gives the
 ground truth, so the result is scored with StyleBench's measures against it.
+
+What people bring is read the way ``mstoolkit transfer`` reads it: an uploaded MIDI file goes through
+:func:`mstoolkit.intake.intake` (drum tracks kept aside and laid back over the result, a performance
+without a click re-timed on estimated beats), and the status line gives its one-line account; an
+uploaded reference is heard by the model's own style encoder first
+(:class:`mstoolkit.recognize.StyleRecognizer`), which names the styles it hears, and a reference that
+matches none (speech, noise, silence) is refused with that message instead of silently picking one.
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import time
@@ -21,11 +29,12 @@ from mstoolkit.config import TRANSFER_TEMPERATURE
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.bench import sample_style_classifier
 from mstoolkit.data import style_reference
+from mstoolkit.intake import Intake, intake
 from mstoolkit.piece import MidiError, Piece, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import RemiTokenizer
 
-from ._common import UPLOAD_ACCEPT, open_model, reference_from_upload, replace_figure, show_message, uploaded_piece
+from ._common import UPLOAD_ACCEPT, open_model, reference_from_upload, replace_figure, show_message
 
 REFERENCE_SECONDS = 12  # an uploaded audio reference is cut to what training references last (512 mel frames)
 CORPUS_SUGGESTIONS = ("bach/bwv66.6", "bach/bwv1.6", "bach/bwv10.7", "bach/bwv26.6", "bach/bwv40.8",
@@ -73,14 +82,20 @@ class TransferStudio(w.VBox):
     ``audios`` (``"content"``, ``"result"``, ``"target"``, ``"reference"``: IPython Audio),
     ``metrics`` (scores of the result), ``baseline_metrics`` (the content copied unchanged),
     ``breakdown`` and ``baseline_breakdown`` (:func:`~mstoolkit.metrics.error_breakdown` of each
-    against the target; empty without one), ``predicted_style``, ``seconds`` (generation time) and
+    against the target; empty without one), ``predicted_style``, ``seconds`` (generation time),
+    ``intake`` (the :class:`~mstoolkit.intake.Intake` of an uploaded content file), ``heard`` (what
+    the style encoder heard in an uploaded reference, a :class:`~mstoolkit.recognize.Heard`) and
     ``status`` (messages).
+
+    ``recognizer``: ``"auto"`` (default: built from the model on the first reference upload, about
+    half a minute once, then cached on disk), a :class:`~mstoolkit.recognize.StyleRecognizer`, or None
+    (uploaded references are used without being checked).
     """
 
     def __init__(self, model: str | os.PathLike | MusicStyleTransformer | None = "demo", *,
                  tokenizer: RemiTokenizer | None = None, sample: str = "bwv66.6", style: str = "swing",
                  bars: int = 4, temperature: float = TRANSFER_TEMPERATURE, top_p: float = 0.95, seed: int = 0,
-                 classify: bool = True):
+                 classify: bool = True, recognizer: Any = "auto"):
         self.model: MusicStyleTransformer | None = None
         self.tokenizer: RemiTokenizer | None = tokenizer
         self.model_name = "a model object" if isinstance(model, MusicStyleTransformer) else str(model)
@@ -96,7 +111,9 @@ class TransferStudio(w.VBox):
         self.predicted_style: str | None = None
         self.seconds: float | None = None
         self.audios: dict[str, Any] = {}
-        self._uploaded: Piece | None = None
+        self.intake: Intake | None = None
+        self.heard = None
+        self._recognizer = recognizer
         self._reference_upload: tuple[str, Piece | np.ndarray] | None = None
         self._corpus_cache: dict[str, Piece] = {}
 
@@ -181,11 +198,17 @@ class TransferStudio(w.VBox):
     def _on_upload(self, _change=None) -> None:
         if not self.upload.value:
             return
-        self._uploaded = uploaded_piece(self.upload, self.status)
-        if self._uploaded is None:
+        item = self.upload.value[0]
+        name = item.get("name", "upload")
+        try:  # from the file's bytes: a performance's timing is still there to estimate beats from
+            took = intake(bytes(item["content"]), name=name)
+        except (MidiError, ValueError) as err:
+            self.intake = None
+            show_message(self.status, f"Could not read the upload: {err}", error=True)
             return
+        self.intake = dataclasses.replace(took, piece=took.piece.replace(name=name.rsplit(".", 1)[0]))
         self.content_source.value = "upload"
-        show_message(self.status, f"Content: {self._uploaded.name} ({len(self._uploaded)} notes). Press Generate.")
+        show_message(self.status, f"Content: {name} ({len(took.piece)} notes): {took.account}. Press Generate.")
 
     def _on_reference_upload(self, _change=None) -> None:
         if not self.reference_upload.value:
@@ -200,7 +223,26 @@ class TransferStudio(w.VBox):
             return
         self._reference_upload = (name, reference)
         self.style_source.value = "upload"
-        show_message(self.status, f"Reference: {name}. Press Generate.")
+        self.heard = self._hear(reference)
+        if self.heard is None:
+            show_message(self.status, f"Reference: {name}. Press Generate.")
+        elif self.heard.known:
+            show_message(self.status, f"Reference: {name}. The style encoder hears {self.heard}. Press Generate.")
+        else:
+            show_message(self.status, f"Reference: {name}: {self.heard}. Upload music in one of the model's "
+                         "styles, or pick a named style.", error=True)
+
+    def _hear(self, reference: Piece | np.ndarray):
+        """What the model's style encoder hears in ``reference`` (None without a recognizer or model)."""
+        if self._recognizer is None or self.model is None:
+            return None
+        if self._recognizer == "auto":
+            from mstoolkit.recognize import StyleRecognizer
+
+            show_message(self.status, "Listening to the reference (the first time, the model's style map is "
+                         "built: about half a minute)...")
+            self._recognizer = StyleRecognizer.from_model(self.model, progress=False)
+        return self._recognizer.recognize(reference)
 
     def _content(self) -> Piece:
         """The first ``bars`` bars of the selected content; ValueError with a message for the user."""
@@ -212,9 +254,9 @@ class TransferStudio(w.VBox):
         elif source == "corpus":
             piece = self._corpus_piece(self.corpus.value.strip())
         elif source == "upload":
-            if self._uploaded is None:
+            if self.intake is None:
                 raise ValueError("Upload a MIDI file first (or choose another content source).")
-            piece = self._uploaded
+            piece = self.intake.piece
         else:
             raise ValueError("Choose a content source: a sample, a music21 corpus piece or an upload.")
         piece = piece.slice_bars(0, self.bars.value)
@@ -243,6 +285,9 @@ class TransferStudio(w.VBox):
             if self._reference_upload is None:
                 raise ValueError("Upload a reference (MIDI or audio) first, or choose a named style.")
             name, reference = self._reference_upload
+            if self.heard is not None and not self.heard.known:
+                raise ValueError(f"The reference {name} {self.heard}: upload music in one of the model's styles, "
+                                 "or pick a named style.")
             return reference, f"uploaded {name}", None
         if self.style.value is None:
             raise ValueError("Pick a style.")
@@ -253,7 +298,7 @@ class TransferStudio(w.VBox):
     def generate(self) -> Piece | None:
         """Transfer the content into the chosen style; fills every view. Returns the result (or None
         after showing a message)."""
-        from mstoolkit.generate import transfer
+        from mstoolkit.generate import reference_mel, transfer
 
         if self.model is None:
             show_message(self.status, "No model loaded: create the studio with model='demo' or a checkpoint "
@@ -266,7 +311,7 @@ class TransferStudio(w.VBox):
             show_message(self.status, str(err), error=True)
             return None
         reference_wave = audio.render(reference) if isinstance(reference, Piece) else reference
-        mel = audio.mel(reference_wave, n_mels=self.model.config.n_mels)  # (n_mels, frames)
+        mel = reference_mel(reference_wave, n_mels=self.model.config.n_mels)  # (n_mels, frames), at training level
         show_message(self.status, f"Generating {content.name} ({self.bars.value} bars) in the style of "
                      f"{described}...")
         self.generate_button.disabled = True
@@ -281,6 +326,10 @@ class TransferStudio(w.VBox):
             return None
         finally:
             self.generate_button.disabled = False
+        if self.content_source.value == "upload" and self.intake is not None:  # the file's drums, as they were
+            starts = self.intake.piece.bar_starts()  # bar lines of the whole upload
+            until = starts[self.bars.value] if len(starts) > self.bars.value else None  # the bars transferred
+            result = self.intake.with_drums(result, until=until)
         self.content, self.reference, self.result, self.seconds = content, reference, result, seconds
         self.target = render_style(content, style) if style is not None else None
         self._show_rolls(described)
