@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 import torch.distributed as dist
 import torch.nn as nn
 
@@ -105,6 +106,10 @@ class TrainConfig:
     clip: float = 1.0  # max global gradient norm (0: no clipping)
     style_loss_weight: float = 0.1  # weight of the style-contrastive loss (0: off; the ablation flag)
     style_temperature: float = 0.1  # temperature of the style-contrastive loss
+    # Weight of the cross-entropy at target Pitch tokens (1: plain token mean). Pitch tokens are ~1/4 of the
+    # target and hold the notes a listener checks; rhythm tokens dominate a plain mean (round 3 of
+    # benchmarks/results/stylebench_keep_the_piece.md). The logged training loss is the weighted one.
+    pitch_loss_weight: float = 1.0
     eval_every: int = 100  # steps between validations (0: only at the end)
     eval_samples: int = 64  # val triplets for the val loss (0: no val loss)
     eval_bench: int = 0  # val triplets transferred by generation and scored with StyleBench metrics (0: off)
@@ -153,6 +158,7 @@ class TrainConfig:
         check(0 <= self.beta1 < 1, "beta1", "a number in [0, 1)")
         check(0 <= self.beta2 < 1, "beta2", "a number in [0, 1)")
         check(self.style_temperature > 0, "style_temperature", "a number > 0")
+        check(0 < self.pitch_loss_weight < math.inf, "pitch_loss_weight", "a number > 0 (1 = plain cross-entropy)")
         check(self.eval_temperature >= 0, "eval_temperature", "a number >= 0 (0 = greedy)")
         check(self.decay in DECAYS, "decay", f"one of {DECAYS}")
         check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
@@ -432,21 +438,30 @@ class TrainingObjective(nn.Module):
     ``(token_loss_sum, style_loss)``: the *sum* of target-token cross-entropies (pad ignored) and
     the style-contrastive loss of the style vectors (0 if the weight is 0 or no two references
     share a style). The path is :meth:`MusicStyleTransformer.forward`'s, keeping the style vectors.
+    ``token_weights`` ``(V,)``: a weight per target token id in that sum (None: all 1), e.g. more
+    weight on Pitch tokens (``TrainConfig.pitch_loss_weight``); ``weighted=False`` gives the plain sum
+    (validation, so val losses stay comparable across weights).
     """
 
     def __init__(self, model: MusicStyleTransformer, style_loss_weight: float = 0.0,
-                 style_temperature: float = 0.1) -> None:
+                 style_temperature: float = 0.1, token_weights: torch.Tensor | None = None) -> None:
         super().__init__()
         self.model, self.style_loss_weight, self.style_temperature = model, style_loss_weight, style_temperature
+        self.register_buffer("token_weights", token_weights, persistent=False)
 
     def forward(self, content_ids: torch.Tensor, reference_mel: torch.Tensor, target_ids: torch.Tensor,
-                style_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                style_labels: torch.Tensor, weighted: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         model, pad = self.model, self.model.config.pad_id
         style = model.style_encoder(reference_mel)  # (B, d_style)
         memory, memory_mask = model.encode(content_ids, style)  # (B, S, d_model)
         logits = model.next_token_logits(target_ids[:, :-1], memory, memory_mask, content_ids)  # (B, T - 1, V)
         targets = target_ids[:, 1:]  # (B, T - 1)
-        token_sum = token_cross_entropy(logits, targets, pad_id=pad) * targets.ne(pad).sum()
+        if self.token_weights is None or not weighted:
+            token_sum = token_cross_entropy(logits, targets, pad_id=pad) * targets.ne(pad).sum()
+        else:  # sum over tokens of weight(target) * cross-entropy; pad has weight 0 through ignore_index
+            each = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
+                                   ignore_index=pad, reduction="none")  # (B*(T-1),)
+            token_sum = (each * self.token_weights[targets.reshape(-1)]).sum()
         style_term = torch.zeros((), device=style.device)
         same = style_labels[:, None] == style_labels[None, :]  # (B, B)
         if self.style_loss_weight > 0 and int(same.sum()) > len(style_labels):  # some pair shares a style
@@ -546,7 +561,11 @@ class Trainer:
         self.max_tokens = min(cfg.max_tokens, self.model.config.max_len)
         if cfg.compile:
             self.model.compile_blocks()
-        self.objective = TrainingObjective(self.model, cfg.style_loss_weight, cfg.style_temperature)
+        token_weights = None
+        if cfg.pitch_loss_weight != 1.0:
+            is_pitch = torch.tensor([t == "Pitch" for t in self.tokenizer.token_types])  # (V,)
+            token_weights = torch.where(is_pitch, cfg.pitch_loss_weight, 1.0).to(self.device)  # (V,)
+        self.objective = TrainingObjective(self.model, cfg.style_loss_weight, cfg.style_temperature, token_weights)
         self.ddp = None
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -716,7 +735,7 @@ class Trainer:
                 sums = torch.zeros(2, dtype=torch.float64)
                 for batch in loader:
                     with self._autocast():
-                        tokens, _ = self.objective(*self._inputs(batch))
+                        tokens, _ = self.objective(*self._inputs(batch), weighted=False)  # plain CE: comparable
                     sums += torch.tensor([float(tokens), float(batch["target_ids"][:, 1:].ne(pad).sum())],
                                          dtype=torch.float64)
                 sums = self._all_sum(sums)

@@ -371,6 +371,33 @@ def test_style_loss_weight_switches_the_contrastive_term(corpus, bench, tmp_path
     assert losses[1.0]["loss"][1] != losses[0.0]["loss"][1]  # the style term changed the update
 
 
+def test_pitch_loss_weight_weighs_the_pitch_targets_only(corpus, bench, tmp_path):
+    """The weighted token sum is sum(w(target) * CE), with w = pitch_loss_weight on Pitch targets and 1
+    elsewhere; validation stays the plain cross-entropy, so val losses compare across weights."""
+    cfg = train_config(*corpus, tmp_path / "pw", batch_size=4, max_steps=1, eval_every=0, eval_samples=4,
+                       ckpt_every=0, style_loss_weight=0.0, pitch_loss_weight=3.0)
+    trainer = Trainer(cfg, bench=bench, progress=False)
+    batch = next(iter(torch.utils.data.DataLoader(trainer.val_set, batch_size=4, collate_fn=__import__(
+        "mstoolkit.data", fromlist=["collate"]).collate)))
+    inputs = trainer._inputs(batch)
+    with torch.no_grad():
+        weighted, _ = trainer.objective(*inputs)
+        plain, _ = trainer.objective(*inputs, weighted=False)
+        model = trainer.model
+        style = model.style_encoder(inputs[1])
+        memory, mask = model.encode(inputs[0], style)
+        logits = model.next_token_logits(inputs[2][:, :-1], memory, mask, inputs[0])  # (B, T-1, V)
+        targets = inputs[2][:, 1:]
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T-1)
+        real = targets.ne(model.config.pad_id)
+        is_pitch = torch.tensor([t == "Pitch" for t in trainer.tokenizer.token_types])[targets]  # (B, T-1)
+    assert is_pitch.any() and (~is_pitch & real).any()
+    assert plain.item() == pytest.approx(ce[real].sum().item(), rel=1e-5)
+    assert weighted.item() == pytest.approx((ce[real].sum() + 2 * ce[is_pitch & real].sum()).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="pitch_loss_weight"):
+        TrainConfig.preset("debug").with_overrides({"pitch_loss_weight": "0"})
+
+
 def test_activation_checkpointing_changes_nothing_and_bf16_autocast_runs(corpus, bench, reference_run, tmp_path):
     """Two warm-up steps (their learning rates do not depend on max_steps) with each flag."""
     stop_at_2 = lambda t, m: m["step"] == 2 and t.stop()  # noqa: E731
