@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import inspect
 import json
 import math
@@ -110,6 +111,29 @@ def regridded_content(path: Path) -> Any:
     return intake(str(path)).piece
 
 
+def lead_in_ticks(path: Path, cache: dict) -> int:
+    """Ticks of rest ``intake`` put before a file on its own grid that opens on a pickup (0: none, or
+    no intake / no bar-line fit in this version of the code)."""
+    if "lead" not in cache:
+        try:
+            from mstoolkit.intake import intake
+        except ImportError:
+            cache["lead"] = 0
+        else:
+            cache["lead"] = int(intake(str(path)).details.get("bar_lines", {}).get("lead_ticks", 0))
+    return cache["lead"]
+
+
+def without_lead_in(output, lead: int) -> tuple[Any, int]:
+    """``(output moved ``lead`` ticks earlier, back onto the file's grid; how many of its notes started in
+    the lead-in rest and were dropped)``. Tempo changes after tick 0 move with the notes."""
+    if not lead:
+        return output, 0
+    kept = [dataclasses.replace(n, start=n.start - lead) for n in output.notes if n.start >= lead]
+    tempos = [output.tempos[0]] + [dataclasses.replace(t, tick=max(1, t.tick - lead)) for t in output.tempos[1:]]
+    return output.replace(notes=kept, tempos=tempos), len(output.notes) - len(kept)
+
+
 def alignment(output, source, item: dict[str, Any], tokenizer, cache: dict) -> tuple[Any, Any, str]:
     """``(grid piece, grid map or None, how)`` for placing targets on ``output``'s ticks.
 
@@ -145,6 +169,8 @@ def score_file(output, item: dict[str, Any], source, target, tokenizer, cache: d
 
     clean = rws.pitched(item["score"])
     time_map = item["time_map"]
+    # A pickup padded by intake: the output runs that many ticks late against the file; undo it.
+    output, lead_in_notes = without_lead_in(output, lead_in_ticks(item["path"], cache))
     grid, grid_map, how = alignment(output, source, item, tokenizer, cache)
     row = score_output(output, grid, clean, target, time_map, grid_map)
     if how == "fitted":  # copying the re-gridded content: what re-gridding alone keeps
@@ -165,6 +191,7 @@ def score_file(output, item: dict[str, Any], source, target, tokenizer, cache: d
         "target_content": metrics.content_similarity(target, clean),
         "drums_kept": drum_recall(output, source), "alignment": how, "span": span,
         "notes_out": len(out_pitched.notes), "notes_target": len(target.notes),
+        "lead_ticks": cache.get("lead", 0), "lead_in_notes": lead_in_notes,
     })
     return row
 

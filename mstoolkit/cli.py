@@ -278,7 +278,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     if content_style is not None and content_style not in list_styles():  # before the model loads
         raise CliError(f"--content-style {content_style!r}: not a style; styles: {', '.join(list_styles())}, "
                        "or none")
-    took = intake(args.content, timing=args.timing, drums=args.drums)
+    took = intake(args.content, timing=args.timing, drums=args.drums, downbeat=args.downbeat)
     print(f"content {args.content}: {took.account}")
     reference = reference_of_flag(args.style, Path(args.content))
     model, tokenizer, folder = _load_model(args.checkpoint, args.device)
@@ -460,6 +460,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--timing", default="auto", choices=("auto", "file", "estimate"), help="the content's beat "
                    "grid: the file's tempo map, beats estimated from the notes (a performance without a "
                    "click), or auto: estimated when the onsets fit no grid (default auto)")
+    p.add_argument("--downbeat", default="auto", choices=("auto", "file"), help="bar lines of a file on its own "
+                   "grid: auto pads a pickup the file starts on at tick 0 with a leading rest (the output then "
+                   "starts that much later), file keeps the file's bar lines (default auto)")
     p.add_argument("--drums", default="keep", choices=("keep", "transfer"), help="drum tracks: kept as they "
                    "are and laid back over the result, or given to the model with the rest (default keep)")
     p.add_argument("--checkpoint", default="demo", help="shipped name, checkpoint folder or run folder "

@@ -2,6 +2,7 @@
 corpus with the debug model, one-line errors (exit status 2) for wrong arguments, tracebacks for bugs."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -172,6 +173,20 @@ def test_transfer_reads_a_song_says_what_it_did_and_checks_the_reference(tmp_pat
     message = fails(["transfer", str(song), "--style", speech, "--out", str(out)], capsys)
     assert "matches no known style" in message and "--any-reference" in message
     assert main(["transfer", str(song), "--style", speech, "--out", str(out), "--any-reference"]) == 0
+
+
+def test_transfer_finds_the_bar_lines_of_a_file_that_opens_on_its_pickup(tmp_path, capsys):
+    score = Piece.from_midi(SAMPLE)  # bwv66.6: a one-beat pickup, padded with a rest in the sample
+    lead = min(n.start for n in score.notes)
+    opens_on_pickup = tmp_path / "pickup.mid"
+    score.replace(notes=[dataclasses.replace(n, start=n.start - lead) for n in score.notes]).save_midi(opens_on_pickup)
+    out = tmp_path / "out.mid"
+    assert main(["transfer", str(opens_on_pickup), "--style", "swing", "--bars", "3", "--out", str(out)]) == 0
+    assert "opens on a 1-beat pickup, padded with a 3-beat rest" in capsys.readouterr().out
+    assert min(n.start for n in Piece.from_midi(out).notes) >= lead  # the output keeps the lead-in rest
+    assert main(["transfer", str(opens_on_pickup), "--style", "swing", "--bars", "3", "--out", str(out),
+                 "--downbeat", "file"]) == 0
+    assert "padded with" not in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------ errors

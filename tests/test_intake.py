@@ -4,6 +4,7 @@ their bar lines, long pieces generated in bounded batches, bad input named. No t
 identity "model" (the content's own ids) or the tiny random debug model."""
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections import defaultdict
 
@@ -15,7 +16,7 @@ import torch
 from mstoolkit import generate as generate_module
 from mstoolkit.config import UserError
 from mstoolkit.generate import prepare_content, transfer
-from mstoolkit.intake import GRID_FIT_THRESHOLD, Intake, grid_fit, intake
+from mstoolkit.intake import GRID_FIT_THRESHOLD, Intake, find_pickup, grid_fit, intake, metric_fit
 from mstoolkit.model import ModelConfig, MusicStyleTransformer
 from mstoolkit.piece import MidiError, Note, Piece, TempoChange, TimeSignature, load_piece, sample_paths
 from mstoolkit.tokenizer import RemiTokenizer
@@ -95,16 +96,21 @@ def humanised_midi(piece: Piece, seed: int = 0, drift: float = 0.08, jitter: flo
     return buf.getvalue(), base
 
 
-def onsets_recovered(score: Piece, estimate: Piece) -> float:
-    """The fraction of the score's notes whose estimated onset lands on the same 16th (within one tick),
-    at the best whole-beat alignment (notes matched per pitch, in time order)."""
+def onset_differences(score: Piece, estimate: Piece) -> np.ndarray:
+    """Estimated minus score onset (ticks) of every note matched per pitch, in time order. (matched,)"""
     ours, theirs = defaultdict(list), defaultdict(list)
     for n in score.notes:
         ours[n.pitch].append(n.start)
     for n in estimate.notes:
         theirs[n.pitch].append(n.start)
-    diffs = np.concatenate([np.array(theirs[p][:len(ours[p])]) - np.array(ours[p][:len(theirs[p])])
-                            for p in ours if p in theirs])  # (matched notes,)
+    return np.concatenate([np.array(theirs[p][:len(ours[p])]) - np.array(ours[p][:len(theirs[p])])
+                           for p in ours if p in theirs])
+
+
+def onsets_recovered(score: Piece, estimate: Piece) -> float:
+    """The fraction of the score's notes whose estimated onset lands on the same 16th (within one tick),
+    at the best whole-beat alignment (notes matched per pitch, in time order)."""
+    diffs = onset_differences(score, estimate)  # (matched notes,)
     return max(float(np.mean(np.abs(diffs - shift) <= 1)) for shift in range(-96, 97, 12)) * len(diffs) / len(score.notes)
 
 
@@ -239,6 +245,48 @@ def test_a_music21_pickup_is_padded_and_windowed_on_its_bar_lines(model, mel, mo
     identity_generate(monkeypatch)
     out = transfer(model, TOKENIZER, took, mel, window_bars=1, content_style=None)
     assert out.notes == TOKENIZER.quantize(took.piece).notes
+
+
+@pytest.mark.parametrize("sample", ["bwv66.6", "bwv347", "bwv269"])
+def test_a_file_that_opens_on_its_pickup_gets_its_bar_lines_back(sample, model, mel, monkeypatch):
+    # The shipped sample pads its pickup with a leading rest (its bar lines are right); written the way
+    # most files are, the pickup at tick 0, every bar line of the file is a beat or more off.
+    score = load_piece(sample_paths()[sample])
+    lead = min(n.start for n in score.notes)  # 36 = a one-beat pickup in 4/4, 24 in 3/4
+    filed = score.replace(notes=[dataclasses.replace(n, start=n.start - lead) for n in score.notes])
+    took = intake(filed.to_midi_bytes(), name=sample)
+    assert took.details["bar_lines"] == {"method": "metric fit", "lead_ticks": lead,
+                                         "pickup_beats": (score.time_signatures[0].bar_ticks - lead) // 12}
+    assert took.piece.notes == score.notes
+    assert took.account.endswith(f"pickup, padded with a {lead // 12}-beat rest")
+    # A file whose bar lines are right keeps them, and downbeat="file" trusts any file's bar lines.
+    assert intake(score.to_midi_bytes()).details["bar_lines"]["lead_ticks"] == 0
+    assert intake(filed.to_midi_bytes(), downbeat="file").piece.notes == filed.notes
+    identity_generate(monkeypatch)  # windowed on the real bar lines: as if the file had them right
+    out = transfer(model, TOKENIZER, took, mel, window_bars=1, content_style=None)
+    assert out.notes == transfer(model, TOKENIZER, score.to_midi_bytes(), mel, window_bars=1, content_style=None).notes
+
+
+def test_the_metric_fit_prefers_bar_lines_before_long_notes_and_new_chords():
+    # A bass that changes and holds a half note on beats 1 and 3, quarter-note chords on 2 and 4, in a
+    # file that opens on the one-beat pickup chord at tick 0: the music's bar lines fall at 12, 60, ...
+    pickup = [Note(0, 12, 64), Note(0, 12, 67)]
+    notes = pickup + [Note(12 + bar * 48 + b * 12, 24 if b % 2 == 0 else 12,
+                           (36 + 5 * bar) % 48 + 24 if b % 2 == 0 else 64 + bar % 3)
+                      for bar in range(6) for b in range(4)]
+    piece = Piece(notes, [TempoChange(0, 100.0)], [TimeSignature(0, 4, 4)])
+    scores = {k: metric_fit(notes, 48, k)["score"] for k in (0, 12, 36)}
+    assert max(scores, key=scores.get) == 36 == find_pickup(piece)  # 12 + 36 = one bar: on the bar lines
+    assert metric_fit(notes, 48, 36)["ties"] == 0 > metric_fit(notes, 48, 0)["ties"]  # half notes across bar lines
+    # A file that starts after a rest has placed its notes; half a bar is never taken (beats 1 and 3
+    # look alike); 6/8 and files with meter changes keep their bar lines.
+    assert find_pickup(piece.replace(notes=[dataclasses.replace(n, start=n.start + 12) for n in notes])) == 0
+    half = piece.replace(notes=[dataclasses.replace(n, start=n.start - 12) for n in notes if n.start >= 12])
+    assert find_pickup(half) != 24
+    assert find_pickup(piece.replace(time_signatures=[TimeSignature(0, 6, 8)])) == 0
+    assert find_pickup(piece.replace(time_signatures=[TimeSignature(0, 4, 4), TimeSignature(96, 3, 4)])) == 0
+    with pytest.raises(UserError, match="downbeat must be"):
+        intake(piece, downbeat="beat 1")
 
 
 # ------------------------------------------------------------------------------ long pieces
