@@ -285,6 +285,18 @@ def midi_folder(
     return _non_empty(pieces, f"midi_folder {folder}")
 
 
+# StyleBench v2: several kinds of music that music21 ships (each "query:N" takes the first N works of the
+# query by corpus path). Why these: four-part chorales (v1, harmony written out), Renaissance vocal
+# polyphony (Palestrina masses, Monteverdi madrigals: long notes, imitative voices, 4/2), folk melodies
+# (the Essen collection: one line, the accompaniment styles must infer the chords), classical string
+# quartet movements (Mozart, Haydn: fast figuration, wide range) and a rag (Joplin: syncopation).
+STYLEBENCH_V2 = "bach/chorales+palestrina:120+monteverdi:30+essenFolksong:300+mozart+haydn+joplin"
+# Held out of every v2 training run: O'Neill's 1850 Irish dance tunes (reels, jigs, hornpipes: a folk
+# tradition and meters, 6/8 and 9/8, that v2's training collections barely have).
+STYLEBENCH_V2_HELD_OUT = "oneills1850:200"
+CORPUS_ALIASES = {"stylebench-v2": STYLEBENCH_V2, "stylebench-v2-held-out": STYLEBENCH_V2_HELD_OUT}
+
+
 def load_corpus(
     source: str | os.PathLike,
     limit: int | None = None,
@@ -292,14 +304,39 @@ def load_corpus(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> list[Piece]:
-    """:func:`midi_folder` if ``source`` is an existing folder, else :func:`music21_corpus`.
+    """:func:`midi_folder` if ``source`` is an existing folder, else :func:`music21_corpus`; several
+    sources joined by ``+``, each with an optional ``:N`` limit (``"bach/chorales+palestrina:120"``),
+    or a name in :data:`CORPUS_ALIASES` (``"stylebench-v2"``). ``limit`` caps the total.
 
         >>> pieces = load_corpus("~/my_midi")  # doctest: +SKIP
+        >>> pieces = load_corpus("essenFolksong:50+joplin")  # doctest: +SKIP
     """
+    source = CORPUS_ALIASES.get(str(source), source)
     folder = Path(source).expanduser()
     if folder.is_dir():
         return midi_folder(folder, limit=limit, cache_dir=cache_dir, progress=progress)
-    return music21_corpus(str(source), limit, cache_dir=cache_dir, progress=progress)
+    pieces: list[Piece] = []
+    for part in str(source).split("+"):
+        counted = re.fullmatch(r"(.+):(\d+)", part.strip())
+        query, count = (counted.group(1), int(counted.group(2))) if counted else (part.strip(), None)
+        if not query:
+            raise UserError(f"corpus {str(source)!r}: an empty source between '+' signs")
+        if Path(query).expanduser().is_dir():
+            pieces += midi_folder(Path(query).expanduser(), limit=count, cache_dir=cache_dir, progress=progress)
+        else:
+            pieces += music21_corpus(query, count, cache_dir=cache_dir, progress=progress)
+        if limit and len(pieces) >= limit:
+            break
+    return pieces[:limit] if limit else pieces
+
+
+def collection_of(piece_name: str) -> str:
+    """The collection a piece comes from: the first part of its corpus path (``"bach/bwv66.6"`` -> ``"bach"``).
+
+        >>> collection_of("essenFolksong/altdeu10#6")
+        'essenFolksong'
+    """
+    return piece_name.split("/", 1)[0] if "/" in piece_name else "(folder)"
 
 
 # ----------------------------------------------------------------------------- windows and splits
@@ -559,6 +596,21 @@ class StyleBench:
             }
             for s in SPLITS
         }
+
+    def collection_summary(self) -> dict[str, dict[str, dict[str, int]]]:
+        """:meth:`summary` per collection (:func:`collection_of`): ``{collection: {split: counts}}``;
+        a triplet counts for its content's collection."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for piece, split in self.piece_splits.items():
+            row = out.setdefault(collection_of(piece), {s: {"pieces": 0, "windows": 0, "triplets": 0} for s in SPLITS})
+            row[split]["pieces"] += 1
+        for window in self.windows:
+            piece = piece_of(window)
+            out[collection_of(piece)][self.piece_splits[piece]]["windows"] += 1
+        for split, triplets in self.triplets.items():
+            for t in triplets:
+                out[collection_of(piece_of(t.content_id))][split]["triplets"] += 1
+        return out
 
     def manifest(self, split: str = "test") -> dict:
         """A JSON-ready description of ``split``'s exact triplets (see :func:`load_test_split`)."""

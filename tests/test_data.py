@@ -16,7 +16,9 @@ from mstoolkit.data import (
     StyleBenchDataset,
     build_stylebench,
     collate,
+    collection_of,
     cut_windows,
+    load_corpus,
     load_test_split,
     midi_folder,
     music21_corpus,
@@ -179,6 +181,33 @@ def test_split_by_piece_and_triplet_rules(bench):
     assert bench.target(t).notes == render_style(plain, t.style_b, seed=0).notes
     assert bench.content(t).notes == render_style(plain, t.style_a, seed=0).notes
     assert bench.reference(t).notes == render_style(bench.windows[t.reference_id], t.style_b, seed=0).notes
+
+
+def test_several_collections_join_with_their_own_limits(tmp_path):
+    for folder, count in (("reels", 3), ("hymns", 2)):
+        (tmp_path / folder).mkdir()
+        for i in range(count):
+            make_piece(f"{folder}{i}", i).save_midi(tmp_path / folder / f"{folder}{i}.mid")
+    joined = load_corpus(f"{tmp_path / 'reels'}:2+{tmp_path / 'hymns'}", cache_dir=tmp_path / "cache", progress=False)
+    assert len(joined) == 4  # two of the three reels, both hymns
+    assert len(load_corpus(f"{tmp_path / 'reels'}+{tmp_path / 'hymns'}", 4, cache_dir=tmp_path / "cache",
+                           progress=False)) == 4  # the total limit
+    tunes = load_corpus("essenFolksong/han1:2+bach/chorales:1", cache_dir=tmp_path / "cache", progress=False)
+    assert [collection_of(p.name) for p in tunes] == ["essenFolksong", "essenFolksong", "bach"]
+    assert data.CORPUS_ALIASES["stylebench-v2"].startswith("bach/chorales+")  # v1's chorales stay in v2
+    with pytest.raises(UserError, match="empty source"):
+        load_corpus("bach/chorales++joplin", cache_dir=tmp_path / "cache")
+
+
+def test_a_held_out_collection_is_all_test_and_is_counted_by_collection(tmp_path):
+    held_out = StyleBenchConfig(**{**TINY.to_dict(), "split_fractions": (0.0, 0.0, 1.0), "max_eval_triplets": None})
+    pieces = [p.replace(name=f"reels/{p.name}") for p in PIECES[:4]] + [p.replace(name=f"jigs/{p.name}") for p in PIECES[4:]]
+    bench = build_stylebench(held_out, tmp_path, pieces=pieces, progress=False)
+    assert set(bench.piece_splits.values()) == {"test"} and not bench.triplets["train"] and not bench.triplets["val"]
+    counts = bench.collection_summary()
+    assert sorted(counts) == ["jigs", "reels"] and counts["reels"]["test"]["pieces"] == 4
+    assert sum(c["test"]["triplets"] for c in counts.values()) == len(bench.triplets["test"]) > 0
+    assert sum(c["test"]["windows"] for c in counts.values()) == len(bench.windows)
 
 
 def test_build_is_deterministic_and_the_manifest_reproduces_the_test_split(bench, tmp_path):
