@@ -18,6 +18,7 @@ as shares of all output notes) and, with ``by_style=True``, the same by target a
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -28,8 +29,8 @@ import numpy as np
 
 from mstoolkit.config import TRANSFER_TEMPERATURE, UserError
 from mstoolkit.data import (
-    REFERENCE_BARS, StyleBench, StyleBenchConfig, Triplet, _code_fingerprint, _piece_sha, _sha, build_stylebench,
-    cut_windows, load_test_split,
+    HELD_OUT_FROM, REFERENCE_BARS, StyleBench, StyleBenchConfig, Triplet, _code_fingerprint, _piece_sha, _sha,
+    build_stylebench, cut_windows, load_test_split,
 )
 from mstoolkit.piece import Piece
 from mstoolkit.styles import render_style
@@ -70,6 +71,8 @@ def style_classifier(bench: StyleBench, *, progress: bool = True) -> tuple[Style
 
     styles = bench.styles
     train = bench.window_ids("train")
+    if not train:  # a held-out collection: the classifier of the build it is held out from
+        return _held_out_classifier(bench, progress=progress)
     windows = [(w, _piece_sha(bench.windows[w])) for w in train + bench.window_ids("test")]
     code = [_code_fingerprint(m) for m in ("mstoolkit.styles", "mstoolkit.metrics")]
     key = _sha(styles, bench.config.seed, windows, *code)[:12]
@@ -91,6 +94,32 @@ def style_classifier(bench: StyleBench, *, progress: bool = True) -> tuple[Style
     classifier.save(path)
     info = {"test_accuracy": accuracy, "n_train": len(train) * len(styles), "n_test": len(test_pairs)}
     info_path.write_text(json.dumps(info))
+    return classifier, accuracy
+
+
+def _held_out_classifier(bench: StyleBench, *, progress: bool) -> tuple[StyleClassifier, float]:
+    """The style classifier of the build ``bench`` is held out from (``data.HELD_OUT_FROM``), and its
+    accuracy on ``bench``'s test windows x every style (cached in ``bench.folder``)."""
+    from tqdm.auto import tqdm
+
+    source = HELD_OUT_FROM.get(bench.config.corpus)
+    if source is None:
+        raise UserError(f"StyleBench {bench.config.corpus!r} has no train split to train the style classifier on, "
+                        f"and is not a held-out collection of another build ({sorted(HELD_OUT_FROM)})")
+    donor_config = dataclasses.replace(bench.config, corpus=source, split_fractions=StyleBenchConfig().split_fractions)
+    classifier, _ = style_classifier(build_stylebench(donor_config, bench.cache_dir, progress=progress),
+                                     progress=progress)
+    test = bench.window_ids("test")
+    key = _sha(source, [(w, _piece_sha(bench.windows[w])) for w in test],
+               *[_code_fingerprint(m) for m in ("mstoolkit.styles", "mstoolkit.metrics")])[:12]
+    info_path = bench.folder / f"held_out_accuracy_{key}.json"
+    if info_path.exists():
+        return classifier, json.loads(info_path.read_text())["test_accuracy"]
+    pairs = [(bench.render(w, s), s) for w in tqdm(test, desc="rendering held-out windows", disable=not progress)
+             for s in bench.styles]
+    accuracy = classifier.accuracy(pairs)
+    bench.folder.mkdir(parents=True, exist_ok=True)
+    info_path.write_text(json.dumps({"test_accuracy": accuracy, "classifier_from": source, "n_test": len(pairs)}))
     return classifier, accuracy
 
 

@@ -295,6 +295,9 @@ STYLEBENCH_V2 = "bach/chorales+palestrina:120+monteverdi:30+essenFolksong:300+mo
 # tradition and meters, 6/8 and 9/8, that v2's training collections barely have).
 STYLEBENCH_V2_HELD_OUT = "oneills1850:200"
 CORPUS_ALIASES = {"stylebench-v2": STYLEBENCH_V2, "stylebench-v2-held-out": STYLEBENCH_V2_HELD_OUT}
+# A build with no train split (a held-out collection) is judged by the style classifier of the build it
+# is held out from (bench.style_classifier): the judge never trains on the music it judges.
+HELD_OUT_FROM = {"stylebench-v2-held-out": "stylebench-v2"}
 
 
 def load_corpus(

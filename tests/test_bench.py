@@ -91,6 +91,28 @@ def test_style_classifier_is_cached_with_the_build(bench, monkeypatch):
     assert (again.coef == first.coef).all()
 
 
+def test_a_held_out_collection_is_judged_by_the_classifier_of_the_build_it_is_held_out_from(bench, monkeypatch,
+                                                                                            tmp_path):
+    from mstoolkit import bench as bench_module
+    from mstoolkit import data
+
+    held_config = StyleBenchConfig(**{**CONFIG.to_dict(), "corpus": "tiny-held-out", "split_fractions": (0, 0, 1)})
+    held_out = build_stylebench(held_config, tmp_path, pieces=[make_piece(f"tune{i}", 20 + i) for i in range(3)],
+                                progress=False)
+    assert not held_out.window_ids("train")
+    with pytest.raises(ValueError, match="no train split to train the style classifier on"):
+        run_bench("oracle", bench=held_out, progress=False)
+    donors = []
+    monkeypatch.setitem(data.HELD_OUT_FROM, "tiny-held-out", "tiny")
+    monkeypatch.setattr(bench_module, "build_stylebench", lambda config, *a, **k: donors.append(config) or bench)
+    oracle = run_bench("oracle", bench=held_out, progress=False)
+    assert donors[0].corpus == "tiny" and donors[0].split_fractions == StyleBenchConfig().split_fractions
+    assert oracle["note_f1"] == 1.0 and oracle["style_accuracy"] >= 0.9
+    assert oracle["classifier_test_accuracy"] == pytest.approx(
+        style_classifier(bench, progress=False)[0].accuracy(
+            [(held_out.render(w, s), s) for w in held_out.window_ids("test") for s in held_out.styles]))
+
+
 def test_format_table_puts_systems_side_by_side(baselines):
     table = format_table(baselines)
     lines = table.splitlines()
