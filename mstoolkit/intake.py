@@ -60,8 +60,9 @@ measurement. The tempo map gets one tempo per bar, the mean of its tracked beats
 
 **Bar lines of a file on its grid** (``downbeat="auto"``). Most files of a piece that opens on a
 pickup start the pickup at tick 0, so every bar line of the file is off, and an accompaniment style
-follows the wrong bars. :func:`find_pickup` checks a file that starts at tick 0, in 3/4, 4/4 or 2/2,
-with one time signature: :func:`metric_fit` scores each whole-beat lead-in by where long notes start,
+follows the wrong bars. :func:`find_pickup` checks a MIDI file (not a ``Piece`` made in code, whose bar
+lines were chosen) that starts at tick 0, is 8 bars or longer, in 3/4, 4/4 or 2/2, with one time
+signature: :func:`metric_fit` scores each whole-beat lead-in by where long notes start,
 where the harmony changes (both weighed by metrical position against the onsets' own) and how few notes
 are held across bar lines; the best is padded as a leading rest, half a bar never (beats 1 and 3 look
 alike). Measured with ``benchmarks/pickup_detection.py`` on chorales held out from the choice of cues and
@@ -179,8 +180,8 @@ def intake(source: Any, *, timing: str = "auto", drums: str = "keep", name: str 
     if estimate:
         piece, details["beats"] = _estimated_piece(piece, pm, label, bpm_hint, grid)
     details["timing"] = "estimate" if estimate else ("score" if fit is None else "file")
-    if details["timing"] == "file" and downbeat == "auto":
-        piece, details["bar_lines"] = _bar_lines(piece)
+    if details["timing"] == "file" and downbeat == "auto" and pm is not None:  # bar lines of a MIDI file only:
+        piece, details["bar_lines"] = _bar_lines(piece)  # a Piece made in code has the bar lines its maker chose
     kept = drums == "keep" and any(n.is_drum for n in piece.notes)
     pitched = [n for n in piece.notes if not (kept and n.is_drum)]
     if not pitched:
@@ -394,6 +395,7 @@ def _estimated_piece(piece: Piece, pm: "pretty_midi.PrettyMIDI | None", label: s
 _CUE_WEIGHTS = {"duration": 2.0, "harmony": 0.5, "ties": 0.5}
 _ONE_BEAT_PRIOR = 0.05  # a one-beat pickup is taken if it scores this close to the best shift (train split)
 _FIT_BAR_TICKS = (36, 48)  # bars of three and four quarters: the meters the cues were measured on
+_MIN_FIT_BARS = 8  # shorter music keeps its bar lines: 5 of 100 StyleBench 4-bar windows were moved wrongly
 _FIT_BARS = 64  # the cues are read from the first 64 bars: plenty of evidence, bounded cost on long songs
 
 
@@ -447,7 +449,7 @@ def find_pickup(piece: Piece) -> int:
     bar lines are right far more often; so in an even meter the cues decide only whether the strong
     beats are the file's odd or even ones. Only bars of three or four quarter notes (3/4, 4/4, 2/2)
     are fitted, the meters the cues were measured on: files in other meters (5/4, 6/8, 7/8...), with a
-    meter change, or with too little music (under 8 onsets or 2 bars) keep their bar lines (0).
+    meter change, or with too little music (under 8 onsets or 8 bars) keep their bar lines (0).
 
         >>> find_pickup(piece) in range(0, piece.time_signatures[0].bar_ticks, 12)
         True
@@ -458,7 +460,7 @@ def find_pickup(piece: Piece) -> int:
     beat = _beat_ticks(piece.time_signatures[0])
     pitched = [n for n in piece.notes if not n.is_drum and n.start < _FIT_BARS * bar]  # sorted by start
     if bar not in _FIT_BAR_TICKS or beat != Q or not pitched or len({n.start for n in pitched}) < 8 \
-            or piece.end_tick - pitched[0].start < 2 * bar:
+            or piece.end_tick - pitched[0].start < _MIN_FIT_BARS * bar:
         return 0
     if pitched[0].start > 0:  # music that starts after a rest has placed its first note itself
         return 0

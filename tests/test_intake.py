@@ -273,7 +273,7 @@ def test_the_metric_fit_prefers_bar_lines_before_long_notes_and_new_chords():
     pickup = [Note(0, 12, 64), Note(0, 12, 67)]
     notes = pickup + [Note(12 + bar * 48 + b * 12, 24 if b % 2 == 0 else 12,
                            (36 + 5 * bar) % 48 + 24 if b % 2 == 0 else 64 + bar % 3)
-                      for bar in range(6) for b in range(4)]
+                      for bar in range(9) for b in range(4)]
     piece = Piece(notes, [TempoChange(0, 100.0)], [TimeSignature(0, 4, 4)])
     scores = {k: metric_fit(notes, 48, k)["score"] for k in (0, 12, 36)}
     assert max(scores, key=scores.get) == 36 == find_pickup(piece)  # 12 + 36 = one bar: on the bar lines
