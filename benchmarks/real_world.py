@@ -101,27 +101,24 @@ def output_grid(output, source, tokenizer):
     return (source, True) if same else (output, False)
 
 
-def regridded_content(path: Path) -> Any:
-    """The content on the grid ``transfer`` gives it: ``mstoolkit.intake.intake(path).piece`` where
-    intake exists (None before it)."""
-    try:
-        from mstoolkit.intake import intake
-    except ImportError:
-        return None
-    return intake(str(path)).piece
+def file_intake(path: Path, cache: dict) -> Any:
+    """``mstoolkit.intake.intake(path)``, read once per file (kept in ``cache``); None where this version
+    of the code has no intake."""
+    if "intake" not in cache:
+        try:
+            from mstoolkit.intake import intake
+        except ImportError:
+            cache["intake"] = None
+        else:
+            cache["intake"] = intake(str(path))
+    return cache["intake"]
 
 
 def lead_in_ticks(path: Path, cache: dict) -> int:
     """Ticks of rest ``intake`` put before a file on its own grid that opens on a pickup (0: none, or
     no intake / no bar-line fit in this version of the code)."""
-    if "lead" not in cache:
-        try:
-            from mstoolkit.intake import intake
-        except ImportError:
-            cache["lead"] = 0
-        else:
-            cache["lead"] = int(intake(str(path)).details.get("bar_lines", {}).get("lead_ticks", 0))
-    return cache["lead"]
+    took = file_intake(path, cache)
+    return int(took.details.get("bar_lines", {}).get("lead_ticks", 0)) if took is not None else 0
 
 
 def without_lead_in(output, lead: int) -> tuple[Any, int]:
@@ -144,7 +141,8 @@ def alignment(output, source, item: dict[str, Any], tokenizer, cache: dict) -> t
     if same:
         return grid, None, "file"
     if "grid_map" not in cache:
-        regridded = regridded_content(item["path"])
+        took = file_intake(item["path"], cache)  # the content on the grid transfer gives it
+        regridded = took.piece if took is not None else None
         cache["regridded"] = regridded
         cache["grid_map"] = rws.fit_grid_map(regridded, source) if regridded is not None else None
     if cache["grid_map"] is not None:
@@ -170,7 +168,8 @@ def score_file(output, item: dict[str, Any], source, target, tokenizer, cache: d
     clean = rws.pitched(item["score"])
     time_map = item["time_map"]
     # A pickup padded by intake: the output runs that many ticks late against the file; undo it.
-    output, lead_in_notes = without_lead_in(output, lead_in_ticks(item["path"], cache))
+    lead = lead_in_ticks(item["path"], cache)
+    output, lead_in_notes = without_lead_in(output, lead)
     grid, grid_map, how = alignment(output, source, item, tokenizer, cache)
     row = score_output(output, grid, clean, target, time_map, grid_map)
     if how == "fitted":  # copying the re-gridded content: what re-gridding alone keeps
@@ -191,7 +190,7 @@ def score_file(output, item: dict[str, Any], source, target, tokenizer, cache: d
         "target_content": metrics.content_similarity(target, clean),
         "drums_kept": drum_recall(output, source), "alignment": how, "span": span,
         "notes_out": len(out_pitched.notes), "notes_target": len(target.notes),
-        "lead_ticks": cache.get("lead", 0), "lead_in_notes": lead_in_notes,
+        "lead_ticks": lead, "lead_in_notes": lead_in_notes,
     })
     return row
 

@@ -444,10 +444,11 @@ def find_pickup(piece: Piece) -> int:
     Only a file whose first note starts at tick 0 is checked: one that starts after a rest has placed
     its first note itself (a padded pickup, a count-in). Candidates are whole beats of the file's
     (only) time signature, and :func:`metric_fit` scores each; the best is taken, or a one-beat pickup
-    where that scores within 0.05 of the best (pickups of one beat are the common case). A shift of exactly half a bar is never taken: beats 1 and 3 of a 4/4 bar look alike, and
-    on the chorales the cues favoured the wrong half as often as the right one, while a file's own
-    bar lines are right far more often; so in an even meter the cues decide only whether the strong
-    beats are the file's odd or even ones. Only bars of three or four quarter notes (3/4, 4/4, 2/2)
+    where that scores within 0.05 of the best (pickups of one beat are the common case). A shift of
+    exactly half a bar is never taken: beats 1 and 3 of a 4/4 bar look alike, and on the chorales the
+    cues favoured the wrong half as often as the right one, while a file's own bar lines are right far
+    more often; so in an even meter the cues decide only whether the strong beats are the file's odd
+    or even ones. Only bars of three or four quarter notes (3/4, 4/4, 2/2)
     are fitted, the meters the cues were measured on: files in other meters (5/4, 6/8, 7/8...), with a
     meter change, or with too little music (under 8 onsets or 8 bars) keep their bar lines (0).
 
