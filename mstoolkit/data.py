@@ -522,7 +522,7 @@ class StyleBench:
     piece_splits: dict[str, str]  # piece name -> split
     triplets: dict[str, list[Triplet]]
     cache_dir: Path = field(default_factory=cache_dir)
-    _mel_paths: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (window, style) -> .npy
+    _mel_paths: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (window, style, timbre) -> .npy
 
     @property
     def styles(self) -> tuple[str, ...]:
@@ -551,34 +551,41 @@ class StyleBench:
     def reference(self, t: Triplet) -> Piece:
         return self.render(t.reference_id, t.style_b)
 
-    def reference_mel(self, t: Triplet) -> np.ndarray:
+    def reference_mel(self, t: Triplet, timbre: int = 0) -> np.ndarray:
         """Log-mel ``(n_mels, frames)`` float32 of the reference's audio, cached on disk."""
-        return self.mel(t.reference_id, t.style_b)
+        return self.mel(t.reference_id, t.style_b, timbre)
 
-    def mel(self, window: str, style: str) -> np.ndarray:
+    def mel(self, window: str, style: str, timbre: int = 0) -> np.ndarray:
         """Log-mel ``(n_mels, frames)`` of ``window`` rendered in ``style``; cached as float16 .npy.
 
-        The cache key hashes the rendered notes, the audio parameters and ``audio.py``'s source,
-        so a changed style renderer, synthesizer or mel setting never serves a stale spectrogram.
+        ``timbre`` 0 plays the style's own instruments; ``k >= 1`` re-instruments the render with the
+        ``k``-th draw of :func:`mstoolkit.augment.with_timbre` (seeded by the build's seed, the window and
+        the style), a training augmentation. The cache key hashes the rendered notes (programs
+        included), the audio parameters and ``audio.py``'s source, so a changed style renderer,
+        synthesizer or mel setting never serves a stale spectrogram.
         """
         from mstoolkit import audio
 
-        path = self._mel_paths.get((window, style))
+        path = self._mel_paths.get((window, style, timbre))
         if path is not None:
             return np.load(path).astype(np.float32)
         piece = self.render(window, style)
+        if timbre:
+            from mstoolkit.augment import with_timbre
+
+            piece = with_timbre(piece, seed=int(_sha(self.config.seed, window, style, timbre)[:12], 16))
         c = self.config
         key = _sha(_piece_sha(piece), c.sample_rate, c.n_mels, c.hop_length, c.n_fft, DATA_VERSION,
                    _code_fingerprint("mstoolkit.audio"))[:24]
         path = self.cache_dir / "mels" / key[:2] / f"{key}.npy"
         if path.exists():
-            self._mel_paths[window, style] = path
+            self._mel_paths[window, style, timbre] = path
             return np.load(path).astype(np.float32)
         wave = audio.render(piece, sample_rate=c.sample_rate)
         spec = audio.mel(wave, sample_rate=c.sample_rate, n_mels=c.n_mels, hop_length=c.hop_length, n_fft=c.n_fft)
         spec = np.asarray(spec, dtype=np.float16)  # (n_mels, frames); dB values, float16 is ample
         _write_atomic(path, _npy_bytes(spec))
-        self._mel_paths[window, style] = path
+        self._mel_paths[window, style, timbre] = path
         return spec.astype(np.float32)
 
     def precompute_mels(self, split: str = "test", progress: bool = True) -> None:
@@ -799,7 +806,10 @@ class StyleBenchDataset(torch.utils.data.Dataset):
 
     Augmentation (train split by default): content and target are transposed by the same random
     shift in ``[-max_transpose, max_transpose]``, narrowed so every pitch stays in 0-127; the
-    reference is left alone. Length: if content or target exceeds ``max_tokens``, both are cut to
+    reference is left alone, unless asked: ``reference_timbres=K`` plays it, with probability
+    ``K / (K + 1)``, by one of ``K`` redrawn sets of instruments (:func:`mstoolkit.augment.with_timbre`),
+    and ``reference_room=True`` adds a random room and noise floor (:func:`mstoolkit.augment.room_and_noise`).
+    Length: if content or target exceeds ``max_tokens``, both are cut to
     the longest common prefix of whole bars that fits; if one bar does not fit, ValueError.
 
         >>> ds = StyleBenchDataset(bench, "train", RemiTokenizer())  # doctest: +SKIP
@@ -815,6 +825,8 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         max_tokens: int = 1024,
         augment: bool | None = None,
         reference_tokens: bool = False,
+        reference_timbres: int = 0,
+        reference_room: bool = False,
     ) -> None:
         if split not in SPLITS:
             raise UserError(f"split must be one of {SPLITS}, got {split!r}")
@@ -828,6 +840,9 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         self.max_tokens = max_tokens
         self.augment = split == "train" if augment is None else augment
         self.reference_tokens = reference_tokens
+        if not isinstance(reference_timbres, int) or reference_timbres < 0:
+            raise UserError(f"reference_timbres must be an int >= 0, got {reference_timbres!r}")
+        self.reference_timbres, self.reference_room = reference_timbres, reference_room
 
     def __len__(self) -> int:
         return len(self.triplets)
@@ -842,7 +857,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         item = {
             "content_ids": torch.tensor(content_ids, dtype=torch.long),
             "target_ids": torch.tensor(target_ids, dtype=torch.long),
-            "reference_mel": torch.from_numpy(self.bench.reference_mel(t)),
+            "reference_mel": self._reference_mel(t),
             "style_a": self.styles.index(t.style_a),
             "style_b": self.styles.index(t.style_b),
             "transpose": shift,
@@ -852,6 +867,16 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         if self.reference_tokens:
             item["reference_ids"] = torch.tensor(self.tokenizer.encode(self.bench.reference(t)), dtype=torch.long)
         return item
+
+    def _reference_mel(self, t: Triplet) -> torch.Tensor:
+        """``(n_mels, frames)``; the timbre and room draws use torch's RNG (seeded per item in training)."""
+        timbre = int(torch.randint(0, self.reference_timbres + 1, ()).item()) if self.reference_timbres else 0
+        mel = torch.from_numpy(self.bench.reference_mel(t, timbre))
+        if self.reference_room:
+            from mstoolkit.augment import room_and_noise
+
+            mel = room_and_noise(mel)
+        return mel
 
     def lengths(self, progress: bool = False) -> list[int]:
         """Content + target tokens of each triplet (before the ``max_tokens`` cut), for batching by

@@ -110,6 +110,12 @@ class TrainConfig:
     # target and hold the notes a listener checks; rhythm tokens dominate a plain mean (round 3 of
     # benchmarks/results/stylebench_keep_the_piece.md). The logged training loss is the weighted one.
     pitch_loss_weight: float = 1.0
+    # Reference augmentation (train split only; mstoolkit.augment): play each reference, with probability
+    # K / (K + 1), by one of K redrawn sets of GM instruments (K more cached mels per reference), and add a
+    # random room and noise floor in the mel domain. StyleBench gives every style fixed instruments, so
+    # without it the style encoder learns the timbre as the style (benchmarks/results/reference_robustness.md).
+    reference_timbres: int = 0
+    reference_room: bool = False
     eval_every: int = 100  # steps between validations (0: only at the end)
     eval_samples: int = 64  # val triplets for the val loss (0: no val loss)
     eval_bench: int = 0  # val triplets transferred by generation and scored with StyleBench metrics (0: off)
@@ -149,7 +155,7 @@ class TrainConfig:
         for key in ("max_tokens", "batch_size", "grad_accum", "max_steps", "keep_checkpoints", "log_every"):
             check(getattr(self, key) >= 1, key, "an integer >= 1")
         for key in ("warmup_steps", "eval_every", "eval_samples", "eval_bench", "ckpt_every", "num_workers",
-                    "group_by_length"):
+                    "group_by_length", "reference_timbres"):
             check(getattr(self, key) >= 0, key, "an integer >= 0")
         for key in ("weight_decay", "clip", "style_loss_weight", "min_lr"):
             check(getattr(self, key) >= 0 and math.isfinite(getattr(self, key)), key, "a number >= 0")
@@ -417,9 +423,9 @@ class SeededItems(torch.utils.data.Dataset):
 
 
 class _MelJobs(torch.utils.data.Dataset):
-    """Item ``i`` renders (or finds cached) the mel of ``(window, style) = todo[i]``."""
+    """Item ``i`` renders (or finds cached) the mel of ``(window, style, timbre) = todo[i]``."""
 
-    def __init__(self, bench: StyleBench, todo: list[tuple[str, str]]) -> None:
+    def __init__(self, bench: StyleBench, todo: list[tuple[str, str, int]]) -> None:
         self.bench, self.todo = bench, todo
 
     def __len__(self) -> int:
@@ -580,7 +586,8 @@ class Trainer:
         self.bench = bench if bench is not None else self._build_bench()
         if cfg.precompute_mels:
             self._precompute_mels()
-        self.train_set = StyleBenchDataset(self.bench, "train", self.tokenizer, max_tokens=self.max_tokens)
+        self.train_set = StyleBenchDataset(self.bench, "train", self.tokenizer, max_tokens=self.max_tokens,
+                                           reference_timbres=cfg.reference_timbres, reference_room=cfg.reference_room)
         self.val_set = StyleBenchDataset(self.bench, "val", self.tokenizer, max_tokens=self.max_tokens, augment=False)
         lengths = self.train_set.lengths(progress=self.progress and self.is_main) if cfg.group_by_length else None
         self.order = DataOrder(len(self.train_set), cfg.batch_size, cfg.seed, self.rank, self.world_size,
@@ -892,7 +899,9 @@ class Trainer:
 
         cfg = self.config
         splits = ["train"] + (["val"] if cfg.eval_samples or cfg.eval_bench else [])
-        todo = sorted({(t.reference_id, t.style_b) for s in splits for t in self.bench.triplets[s]})
+        todo = sorted({(t.reference_id, t.style_b, 0) for s in splits for t in self.bench.triplets[s]})
+        todo += sorted({(t.reference_id, t.style_b, k) for t in self.bench.triplets["train"]
+                        for k in range(1, cfg.reference_timbres + 1)})  # re-instrumented train references
         jobs = _MelJobs(self.bench, todo[self.rank::self.world_size])
         workers = max(1, (os.cpu_count() or 1) // self.world_size) if len(jobs) >= 64 else 0
         loader = torch.utils.data.DataLoader(jobs, batch_size=None, num_workers=workers if workers > 1 else 0)

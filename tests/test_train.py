@@ -7,6 +7,7 @@ The corpus is eight 2-bar chorale-like pieces written as MIDI files, three style
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -193,6 +194,21 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index_and_spares_the_globa
     assert [items[(0, i)]["transpose"] for i in range(len(items))] == shifts
     assert [items[(1, i)]["transpose"] for i in range(len(items))] != shifts
     assert len(set(shifts)) > 1
+
+
+def test_reference_augmentation_renders_the_extra_timbres_first_and_trains(corpus, bench, tmp_path):
+    trainer = Trainer(train_config(*corpus, tmp_path / "augmented", reference_timbres=2, reference_room=True,
+                                   max_steps=2), bench=bench, progress=False)
+    assert trainer.train_set.reference_timbres == 2 and trainer.train_set.reference_room
+    assert not trainer.val_set.reference_timbres and not trainer.val_set.reference_room  # val CE on clean references
+    rendered = {key[:2] for key in bench._mel_paths if key[2] == 2}  # precomputed before step 1
+    assert rendered == {(t.reference_id, t.style_b) for t in bench.triplets["train"]}
+    items = SeededItems(trainer.train_set, seed=0)
+    assert torch.equal(items[(0, 1)]["reference_mel"], items[(0, 1)]["reference_mel"])  # seeded per item
+    trainer.fit()
+    assert trainer.step == 2 and len(trainer.history["loss"]) == 2 and all(map(math.isfinite, trainer.history["loss"]))
+    with pytest.raises(UserError, match="reference_timbres"):
+        train_config(*corpus, tmp_path / "bad", reference_timbres=-1)
 
 
 # ------------------------------------------------------------------------------ the loop

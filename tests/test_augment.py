@@ -1,0 +1,80 @@
+"""Tests for mstoolkit.augment (reference re-instrumentation, room and noise) and its use in training data."""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+import torch
+
+from mstoolkit.augment import HELD_OUT_PROGRAMS, TIMBRE_POOL, room_and_noise, with_timbre
+from mstoolkit.data import StyleBenchConfig, StyleBenchDataset, build_stylebench
+from mstoolkit.piece import Note, Piece
+from pieces import make_piece
+
+
+def _band(piece: Piece) -> Piece:
+    melody = [Note(12 * i, 12, 72 + i % 5, 90, program=65) for i in range(8)]
+    chords = [Note(24 * i, 24, 48 + i % 3, 70, program=4) for i in range(4)]
+    drums = [Note(12 * i, 6, 42, 80, program=0, is_drum=True) for i in range(8)]
+    return piece.replace(notes=melody + chords + drums)
+
+
+def test_with_timbre_redraws_pitched_programs_only_and_is_seeded():
+    band = _band(Piece([]))
+    seen = collections.Counter()
+    for seed in range(200):
+        out = with_timbre(band, seed)
+        assert out == with_timbre(band, seed)  # same seed, same instruments
+        assert [(n.start, n.pitch, n.duration, n.velocity, n.is_drum) for n in out.notes] == \
+            [(n.start, n.pitch, n.duration, n.velocity, n.is_drum) for n in band.notes]
+        assert all(n.program == 0 for n in out.notes if n.is_drum)  # the kit stays
+        programs = {n.program for n in out.notes if not n.is_drum}
+        assert programs <= set(TIMBRE_POOL)
+        seen[len(programs)] += 1
+    assert not set(HELD_OUT_PROGRAMS) & set(TIMBRE_POOL)  # the robustness test's instruments stay unheard
+    assert seen[1] > 50 and seen[2] > 50  # both a solo instrument and a melody + accompaniment pair
+
+
+def test_room_and_noise_keeps_shape_and_floor_and_only_adds_power():
+    rng = np.random.default_rng(0)
+    mel = torch.from_numpy(rng.uniform(-80, -10, (128, 300)).astype(np.float32))
+    mel[:, 150:] = -80.0  # the second half silent: a reverberant tail and a noise floor must fill it
+    for seed in range(20):
+        out = room_and_noise(mel, torch.Generator().manual_seed(seed))
+        assert out.shape == mel.shape and out.dtype == mel.dtype
+        assert torch.all(out >= mel - 1e-3)  # a room and noise add power, never remove it
+    g = torch.Generator().manual_seed(0)
+    reverb = room_and_noise(mel, g, reverb_probability=1.0, noise_probability=0.0, rt60=(1.5, 1.5), tail_db=(0, 0))
+    assert reverb[:, 150:155].mean() > -60 and torch.allclose(reverb[:, -1], mel[:, -1], atol=30)  # a decaying tail
+    assert reverb[:, 150].mean() > reverb[:, 200].mean() > reverb[:, 299].mean() - 1e-3
+    noisy = room_and_noise(mel, g, reverb_probability=0.0, noise_probability=1.0, snr_db=(20, 20))
+    floor = noisy[:, 150:]
+    assert float(floor.std()) < 1e-3 and float(floor.mean()) > -80  # a flat floor in the silence
+    dry = room_and_noise(mel, g, reverb_probability=0.0, noise_probability=0.0)
+    assert torch.allclose(dry, mel, atol=1e-3)
+
+
+def test_dataset_draws_re_instrumented_references_only_when_asked(tmp_path):
+    cfg = StyleBenchConfig(corpus="tiny", styles=("straight", "swing"), window_bars=2, split_fractions=(0.5, 0.25, 0.25),
+                           triplets_per_window=1, eval_triplets_per_window=1, max_eval_triplets=2)
+    # these 8 names split 3 train / 3 val / 2 test with seed 0 (tests/test_data.py)
+    bench = build_stylebench(cfg, tmp_path, pieces=[make_piece(f"piece{i:02d}", i) for i in range(8)], progress=False)
+    t = bench.triplets["train"][0]
+    plain = bench.reference_mel(t)
+    other = bench.reference_mel(t, timbre=1)
+    assert plain.shape[0] == other.shape[0] and not np.allclose(plain[:, :other.shape[1]], other[:, :plain.shape[1]])
+    assert np.array_equal(other, bench.reference_mel(t, timbre=1))  # cached, the same on every call
+    index = bench.triplets["train"].index(t)
+    clean = StyleBenchDataset(bench, "train")
+    mixed = StyleBenchDataset(bench, "train", reference_timbres=1)
+    drawn = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        assert np.array_equal(clean[index]["reference_mel"].numpy(), plain)
+        torch.manual_seed(seed)
+        m = mixed[index]["reference_mel"].numpy()
+        drawn.add("plain" if np.array_equal(m, plain) else "other" if np.array_equal(m, other) else "?")
+    assert drawn == {"plain", "other"}
+    with pytest.raises(ValueError, match="reference_timbres"):
+        StyleBenchDataset(bench, "train", reference_timbres=-1)
