@@ -134,7 +134,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     model, tokenizer, folder = _load_model(args.checkpoint)
     reference = reference_of_flag(args.style, source)
     t0 = time.perf_counter()
-    result = transfer(model, tokenizer, piece, reference, temperature=args.temperature, top_p=0.95, seed=0)
+    result = transfer(model, tokenizer, piece, reference, temperature=args.temperature, top_p=0.95, seed=0,
+                      harmony_window=args.harmony_window)
     elapsed = time.perf_counter() - t0
     midi_path, wav_path = out / f"{source.stem}.{args.style}.mid", out / f"{source.stem}.{args.style}.wav"
     result.save_midi(midi_path)
@@ -266,9 +267,12 @@ def cmd_transfer(args: argparse.Namespace) -> None:
         raise CliError(f"--bars: expected a number of bars >= 1, got {args.bars}")
     for flag, value, ok in (("--temperature", args.temperature, args.temperature >= 0),
                             ("--top-p", args.top_p, args.top_p is None or 0 < args.top_p <= 1),
-                            ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1)):
+                            ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1),
+                            ("--harmony-window", args.harmony_window, args.harmony_window is None
+                             or args.harmony_window >= 0)):
         if not ok:
-            raise CliError(f"{flag}: out of range ({value}); temperature >= 0, 0 < top-p <= 1, top-k >= 1")
+            raise CliError(f"{flag}: out of range ({value}); temperature >= 0, 0 < top-p <= 1, top-k >= 1, "
+                           "harmony-window >= 0")
     if args.window_bars < 0:
         raise CliError(f"--window-bars: expected a number of bars >= 1 (0: the whole piece at once), got "
                        f"{args.window_bars}")
@@ -287,7 +291,8 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     piece = transfer(model, tokenizer, took, reference, temperature=args.temperature, top_p=args.top_p,
                      top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens, max_bars=args.bars,
-                     window_bars=args.window_bars or None, content_style=content_style, progress=True)
+                     window_bars=args.window_bars or None, content_style=content_style, progress=True,
+                     harmony_window=args.harmony_window)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -332,7 +337,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         label = Path(name).name or name
         systems[label + (" (style zeroed)" if args.zero_style else "")] = transfer_system(
             model, tokenizer, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
-            zero_style=args.zero_style)
+            zero_style=args.zero_style, harmony_window=args.harmony_window)
     if not systems:
         systems = {"identity": "identity", "oracle": "oracle"}
     results = {label: run_bench(system, split=args.split, limit=args.limit, bench=bench, by_style=args.by_style)
@@ -401,6 +406,12 @@ def _add_temperature(p: argparse.ArgumentParser) -> None:
                    f"greedy (default {TRANSFER_TEMPERATURE:g}: greedy keeps the most notes)")
 
 
+def _add_harmony_window(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--harmony-window", type=float, default=None, metavar="BEATS",
+                   help="keep the content's harmony: each note may only take a pitch class the content sounds "
+                        "within BEATS beats of it (mstoolkit.harmony; default: off)")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; the config-key flags of ``train``/``bench`` (which need torch) are added
     only when ``command`` is that sub-command, so ``mstoolkit --help`` answers at once."""
@@ -434,6 +445,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--style", default="swing", help="style name (default: swing)")
     p.add_argument("--checkpoint", default="demo", help="model: shipped name or checkpoint folder (default: demo)")
     _add_temperature(p)
+    _add_harmony_window(p)
 
     p = add("train", cmd_train, "train a style-transfer model on StyleBench (under torchrun: DDP)")
     p.epilog = ("Every config key is a flag (--lr 3e-4, --data.corpus DIR, --model.dropout 0.1); "
@@ -471,6 +483,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--wav", help="also render the output to this .wav")
     p.add_argument("--bars", type=int, help="use only the first N bars of the content")
     _add_temperature(p)
+    _add_harmony_window(p)
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -495,6 +508,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--by-style", action="store_true", help="also print, per system, tables by target style and "
                    "by source style")
     _add_temperature(p)
+    _add_harmony_window(p)
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the first triplet (default 0)")

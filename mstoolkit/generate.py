@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from mstoolkit.config import TRANSFER_TEMPERATURE, UserError
+from mstoolkit.harmony import HarmonyLock
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.tokenizer import BOS, EOS  # the tokenizer contract: PAD = 0 (model.config.pad_id), BOS = 1, EOS = 2
 
@@ -91,7 +92,8 @@ class Decoder:
     ``grammar``: an object with ``next_state (n_states, V)``, ``start_state`` and ``accepting
     (n_states,)`` (the tokenizer's ``grammar``): only tokens with ``next_state[state, token] >= 0``
     are sampled. ``bar_ids`` + ``max_bars``: a bar token that would start bar ``max_bars + 1``
-    becomes EOS where EOS is allowed. ``cuda_graph``: replay each step as a CUDA graph (default: on
+    becomes EOS where EOS is allowed. ``harmony``: a :class:`~mstoolkit.harmony.HarmonyLock`, so every
+    pitch takes a class the content sounds near it. ``cuda_graph``: replay each step as a CUDA graph (default: on
     CUDA without a ``generator``); ``compile``: ``torch.compile`` the step first (True, or a dict of
     ``torch.compile`` options, e.g. ``{"mode": "max-autotune-no-cudagraphs"}``). ``use_cache=False``
     recomputes the whole prefix each step (the reference for tests).
@@ -107,7 +109,7 @@ class Decoder:
                  top_p: float | None = None, grammar: Any = None, bar_ids: Sequence[int] = (),
                  max_bars: int | None = None, use_cache: bool = True, cuda_graph: bool | None = None,
                  compile: bool | dict[str, Any] = False, generator: torch.Generator | None = None,
-                 bos_id: int = BOS, eos_id: int = EOS) -> None:
+                 bos_id: int = BOS, eos_id: int = EOS, harmony: HarmonyLock | None = None) -> None:
         cfg = model.config
         self.model, self.device = model.eval(), model.target_emb.weight.device
         self.pad_id, self.bos_id, self.eos_id = cfg.pad_id, bos_id, eos_id
@@ -135,6 +137,7 @@ class Decoder:
         self.bars = torch.zeros(B, **long)  # bar tokens emitted so far
         self.is_bar = torch.zeros(V, dtype=torch.bool, device=self.device)
         self.is_bar[self.bar_ids] = True
+        self.harmony = harmony.bind(self.content) if harmony is not None else None
         self.grammar = grammar
         if grammar is None:  # without a grammar only PAD and BOS are never generated
             allowed = torch.ones(1, V, dtype=torch.bool, device=self.device)  # (1, V)
@@ -192,6 +195,8 @@ class Decoder:
         self.bars.zero_()
         if self.grammar is not None:
             self.state.fill_(int(self.grammar.start_state))
+        if self.harmony is not None:
+            self.harmony.reset()
         self.n = 0  # tokens generated so far (host-side count)
 
     @torch.no_grad()
@@ -212,6 +217,8 @@ class Decoder:
         tensors = [self.token, self.pos, self.out, self.finished, self.bars]
         if self.grammar is not None:
             tensors.append(self.state)
+        if self.harmony is not None:
+            tensors += self.harmony.tensors()
         for value in vars(self.cache).values():  # tensors and per-layer lists of tensors
             if isinstance(value, torch.Tensor):
                 tensors.append(value)
@@ -284,6 +291,8 @@ class Decoder:
         """Sample the next token of every row from ``logits (B, V)`` and update the step state in place."""
         mask = self.logit_mask if self.grammar is None else self.logit_mask[self.state]  # (B or 1, V): 0 / -inf
         logits = logits.float() + mask  # (B, V)
+        if self.harmony is not None:  # only the content's pitch classes near this position (mstoolkit.harmony)
+            logits = logits + self.harmony.mask(self.token)
         if self.temperature == 0:
             token = logits.argmax(dim=-1)  # (B,)
         else:
@@ -302,6 +311,8 @@ class Decoder:
         self.finished |= token == self.eos_id
         if self.grammar is not None:
             self.state.copy_(self.next_state[self.state, token].clamp_min(0))
+        if self.harmony is not None:
+            self.harmony.update(token)
         self.pos += 1
         self.out.index_copy_(1, self.pos, token[:, None])
         self.token.copy_(token)
@@ -345,7 +356,8 @@ def generate(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, 
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
              grammar: Any = None, bar_ids: Sequence[int] = (), max_bars: int | None = None,
              use_cache: bool = True, cuda_graph: bool | None = None, compile: bool | dict[str, Any] = False,
-             generator: torch.Generator | None = None, bos_id: int = BOS, eos_id: int = EOS) -> list[list[int]]:
+             generator: torch.Generator | None = None, bos_id: int = BOS, eos_id: int = EOS,
+             harmony: HarmonyLock | None = None) -> list[list[int]]:
     """Generate a batch; returns one ``[BOS, ..., EOS]`` id list per content row (see :class:`Decoder`).
 
         >>> rows = generate(model, [ids_a, ids_b], mel, max_new_tokens=256, temperature=0.9, top_k=40,
@@ -356,7 +368,7 @@ def generate(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, 
         decoder = Decoder(model, content_ids, style_mel, max_new_tokens=max_new_tokens, temperature=temperature,
                           top_k=top_k, top_p=top_p, grammar=grammar, bar_ids=bar_ids, max_bars=max_bars,
                           use_cache=use_cache, cuda_graph=cuda_graph, compile=compile, generator=generator,
-                          bos_id=bos_id, eos_id=eos_id)
+                          bos_id=bos_id, eos_id=eos_id, harmony=harmony)
         decoder.run()
         return decoder.sequences()
     finally:
@@ -496,7 +508,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
              window_bars: int | None = 4, max_bars: int | None = None, max_new_tokens: int | None = None,
              temperature: float = TRANSFER_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
              constrained: bool = True, seed: int | None = None, content_style: str | None = "straight",
-             batch_windows: int = 16, progress: bool = False):
+             batch_windows: int = 16, progress: bool = False, harmony_window: float | None = None):
     """Re-write ``content`` in the style of ``reference``; returns a :class:`~mstoolkit.piece.Piece`.
 
     ``content``: an :class:`~mstoolkit.intake.Intake`, or anything ``load_piece`` takes (path, MIDI
@@ -526,7 +538,8 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     samples (with ``top_k``/``top_p``). With
     ``constrained`` (default) decoding follows ``tokenizer.grammar``, so every window decodes. At most
     :func:`token_budget` tokens per window unless ``max_new_tokens`` says otherwise; ``seed`` fixes
-    the sampling.
+    the sampling. ``harmony_window=W`` (beats) keeps the content's harmony: a note may only take a pitch
+    class the content sounds within ``W`` beats of it (:class:`~mstoolkit.harmony.HarmonyLock`; None: off).
 
         >>> swing = transfer(model, tokenizer, "chorale.mid", swing_piece, temperature=0.9, top_p=0.95)  # doctest: +SKIP
     """
@@ -542,6 +555,9 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
         raise UserError(f"transfer: max_bars must be >= 1 or None, got {max_bars}")
     if batch_windows < 1:
         raise UserError(f"transfer: batch_windows must be >= 1, got {batch_windows}")
+    if harmony_window is not None and not harmony_window >= 0:
+        raise UserError(f"transfer: harmony_window must be >= 0 beats or None, got {harmony_window}")
+    harmony = HarmonyLock(tokenizer, harmony_window) if harmony_window is not None else None
     took = intake(content)  # an Intake is returned as is
     piece = prepare_content(tokenizer, took, content_style)
     bar_starts = piece.bar_starts()  # tick of each bar of the content
@@ -570,7 +586,8 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
             outputs += generate(model, content_ids[first:first + batch_windows], mel, max_new_tokens=max_new_tokens,
                                 temperature=temperature, top_k=top_k, top_p=top_p,
                                 grammar=tokenizer.grammar if constrained else None, bar_ids=tokenizer.bar_ids,
-                                max_bars=size, generator=generator, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
+                                max_bars=size, generator=generator, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
+                                harmony=harmony)
             bar.update(min(batch_windows, len(ids) - first))
     edges = piece.bar_starts(piece.end_tick + 4 * 192)  # bar lines, past the last bar too
     notes = []

@@ -325,3 +325,35 @@ def test_prepare_content_and_the_token_budget_are_what_transfer_uses():
         tokenizer.quantize(render_style(tokenizer.quantize(content), "straight")).notes
     assert prepare_content(tokenizer, content, None).notes == tokenizer.quantize(content).notes
     assert token_budget(10, 4096) == 276 and token_budget(5000, 1024) == 1023
+
+
+@needs_tokenizer
+@pytest.mark.parametrize("window_beats", [0.0, 1.0])
+def test_harmony_lock_keeps_every_generated_pitch_class_near_the_content(window_beats, chorale):
+    """A random model writes random pitches; with the lock each pitched note's class sounds in the content
+    within the window of its onset (checked on the decoded pieces, not on the lock's own tensors)."""
+    from mstoolkit.harmony import HarmonyLock
+    from mstoolkit.tokenizer import RemiTokenizer
+
+    tokenizer = RemiTokenizer()
+    torch.manual_seed(0)
+    model = MusicStyleTransformer(ModelConfig.preset("debug", vocab_size=tokenizer.vocab_size, n_mels=N_MELS)).eval()
+    windows = [chorale.slice_bars(first, 2) for first in (0, 2, 4)]
+    content = [tokenizer.encode(w) for w in windows]
+    kwargs = dict(max_new_tokens=300, temperature=1.5, grammar=tokenizer.grammar, bar_ids=tokenizer.bar_ids,
+                  max_bars=2, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
+    mel = torch.zeros(N_MELS, 10) - 40
+    locked = generate(model, content, mel, harmony=HarmonyLock(tokenizer, window_beats), generator=seeded(3), **kwargs)
+    free = generate(model, content, mel, generator=seeded(3), **kwargs)
+    w = round(12 * window_beats)  # ticks (12 per quarter note)
+
+    def off_harmony(window, ids):
+        notes = tokenizer.decode(ids).notes
+        sounding = lambda t: {n.pitch % 12 for n in window.notes if n.start <= t + w and n.start + n.duration > t - w}
+        return [n for n in notes if not n.is_drum and sounding(n.start) and n.pitch % 12 not in sounding(n.start)]
+
+    assert sum(len(tokenizer.decode(ids).notes) for ids in locked) > 20
+    assert all(off_harmony(window, ids) == [] for window, ids in zip(windows, locked))
+    assert sum(len(off_harmony(window, ids)) for window, ids in zip(windows, free)) > 10  # the lock did the work
+    with pytest.raises(ValueError, match="window_beats"):
+        HarmonyLock(tokenizer, -1)
