@@ -168,7 +168,11 @@ def test_studio_sliders_and_seed_reach_the_sampler(studio, monkeypatch):
     assert first.notes == second.notes  # the seed fixes the sampling
     studio.top_p.value, studio.seed.value = 0.9, 8
     studio.generate()
-    assert (calls[-1]["top_p"], calls[-1]["seed"]) == (0.9, 8)
+    assert (calls[-1]["top_p"], calls[-1]["seed"], calls[-1]["harmony_window"]) == (0.9, 8, None)
+    studio.keep_harmony.value = True
+    studio.generate()
+    assert calls[-1]["harmony_window"] == 1.0
+    studio.keep_harmony.value = False
 
 
 def test_studio_corpus_content_and_reference_uploads(studio, tmp_path):

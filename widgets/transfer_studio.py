@@ -143,6 +143,9 @@ class TransferStudio(w.VBox):
         self.top_p = w.FloatSlider(value=top_p, min=0.05, max=1.0, step=0.05, description="Top-p", style=wide,
                                    layout=box, tooltip="sample from the smallest set of tokens holding this probability")
         self.seed = w.IntText(value=seed, description="Seed", style=wide, layout=w.Layout(width="220px"))
+        self.keep_harmony = w.Checkbox(value=False, description="Keep the content's harmony", indent=False,
+                                       tooltip="each note may only take a pitch class the content sounds within a "
+                                               "beat of it (mstoolkit.harmony)")
         self.generate_button = w.Button(description="Generate", button_style="primary", icon="music",
                                         layout=w.Layout(width="320px", height="48px"))
         self.generate_button.add_class("mst-generate")
@@ -159,7 +162,7 @@ class TransferStudio(w.VBox):
         controls = w.HBox([
             panel("1 · Content", self.content_source, self.sample, self.corpus, self.upload, self.bars),
             panel("2 · Style", self.style_source, self.style, self.reference_upload),
-            panel("3 · Sampling", self.temperature, self.top_p, self.seed, self.generate_button),
+            panel("3 · Sampling", self.temperature, self.top_p, self.seed, self.keep_harmony, self.generate_button),
         ], layout=w.Layout(flex_flow="row wrap"))
         rolls = w.HBox([w.Box([self.figures["content"]], layout=w.Layout(width="50%")),
                         w.Box([self.figures["result"]], layout=w.Layout(width="50%"))])
@@ -319,7 +322,8 @@ class TransferStudio(w.VBox):
             t0 = time.perf_counter()
             result = transfer(model=self.model, tokenizer=self.tokenizer, content=content, reference=mel,
                               temperature=self.temperature.value,
-                              top_p=self.top_p.value if self.top_p.value < 1 else None, seed=self.seed.value)
+                              top_p=self.top_p.value if self.top_p.value < 1 else None, seed=self.seed.value,
+                              harmony_window=1.0 if self.keep_harmony.value else None)
             seconds = time.perf_counter() - t0
         except Exception as err:  # noqa: BLE001 - any model/checkpoint failure becomes a message, not a traceback
             show_message(self.status, f"Generation failed: {type(err).__name__}: {err}", error=True)
