@@ -23,6 +23,7 @@ import dataclasses
 import os
 import time
 import warnings
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,7 +31,7 @@ import torch
 
 from mstoolkit.config import TRANSFER_TEMPERATURE, UserError
 from mstoolkit.harmony import HarmonyLock
-from mstoolkit.model import MusicStyleTransformer
+from mstoolkit.model import ContentNotes, ModelConfig, MusicStyleTransformer
 from mstoolkit.tokenizer import BOS, EOS  # the tokenizer contract: PAD = 0 (model.config.pad_id), BOS = 1, EOS = 2
 
 
@@ -137,7 +138,10 @@ class Decoder:
         self.bars = torch.zeros(B, **long)  # bar tokens emitted so far
         self.is_bar = torch.zeros(V, dtype=torch.bool, device=self.device)
         self.is_bar[self.bar_ids] = True
-        self.harmony = harmony.bind(self.content) if harmony is not None else None
+        self.harmony = None
+        if harmony is not None:  # the content's notes, read with the tokenizer's token ids
+            grid = SimpleNamespace(**ModelConfig.beat_grid_from(harmony.tokenizer), pad_id=cfg.pad_id)
+            self.harmony = harmony.bind(self.content, ContentNotes.from_ids(self.content, grid), grid)
         self.grammar = grammar
         if grammar is None:  # without a grammar only PAD and BOS are never generated
             allowed = torch.ones(1, V, dtype=torch.bool, device=self.device)  # (1, V)

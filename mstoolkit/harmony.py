@@ -16,7 +16,6 @@ chooses the octave, the voice and how many notes; where the content is silent no
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -35,6 +34,7 @@ class HarmonyLock:
     """
 
     def __init__(self, tokenizer: Any, window_beats: float = 1.0) -> None:
+        self.tokenizer = tokenizer
         if not window_beats >= 0:
             raise ValueError(f"HarmonyLock: window_beats must be >= 0, got {window_beats!r}")
         self.window_beats = float(window_beats)
@@ -51,29 +51,24 @@ class HarmonyLock:
                 is_program[i] = True
         self.pitch_class, self.is_program = pitch_class, is_program
         self.drums_id = vocab.get("Program_drums", -1)
-        from mstoolkit.model import ModelConfig
 
-        # the token ids of the beat grid, pitches and durations, as the model's helpers read them
-        self.ids = SimpleNamespace(**ModelConfig.beat_grid_from(tokenizer), pad_id=0)
-
-    def bind(self, content_ids: torch.Tensor) -> "HarmonyState":
-        """The state of one batch of content ``content_ids (B, S)`` (padded with 0)."""
-        return HarmonyState(self, content_ids)
+    def bind(self, content_ids: torch.Tensor, notes: Any, grid: Any) -> "HarmonyState":
+        """The state of one batch: content ``content_ids (B, S)``, its notes (``mstoolkit.model.ContentNotes``:
+        ``pitch``, ``onset``, ``end``, each ``(B, S)``) and the token ids of the beat grid (``grid.bar_id``,
+        ``position_id``, ``n_positions``, ``pad_id``; what ``ModelConfig.beat_grid_from`` gives)."""
+        return HarmonyState(self, content_ids, notes, grid)
 
 
 class HarmonyState:
     """Per-row decoding position (bar count and tick) and the content's notes, as fixed-shape tensors
     updated in place (so a Decoder can snapshot and restore them with the rest of its state)."""
 
-    def __init__(self, lock: HarmonyLock, content_ids: torch.Tensor) -> None:
-        from mstoolkit.model import ContentNotes
-
-        device, cfg = content_ids.device, lock.ids
-        self.lock, self.cfg = lock, cfg
+    def __init__(self, lock: HarmonyLock, content_ids: torch.Tensor, notes: Any, grid: Any) -> None:
+        device = content_ids.device
+        self.lock, self.cfg = lock, grid
         self.pitch_class = lock.pitch_class.to(device)  # (V,)
         self.is_program = lock.is_program.to(device)  # (V,)
-        notes = ContentNotes.from_ids(content_ids, cfg)  # pitch index, onset, end: (B, S) each
-        previous = torch.nn.functional.pad(content_ids[:, :-1], (1, 0), value=cfg.pad_id)  # (B, S)
+        previous = torch.nn.functional.pad(content_ids[:, :-1], (1, 0), value=grid.pad_id)  # (B, S)
         is_note = (notes.pitch >= 0) & (previous != lock.drums_id)  # (B, S) pitched content notes
         classes = self.pitch_class[content_ids.clamp(0, len(self.pitch_class) - 1)].clamp_min(0)  # (B, S)
         self.note_classes = torch.nn.functional.one_hot(classes, 12).bool() & is_note[..., None]  # (B, S, 12)
