@@ -43,6 +43,7 @@ import torch
 
 from mstoolkit.data import style_reference
 from mstoolkit.generate import Decoder, prepare_content, reference_mel, token_budget
+from mstoolkit.intake import intake
 from mstoolkit.piece import TICKS_PER_QUARTER, Note, Piece, TempoChange, load_piece, sample_paths
 from mstoolkit.tokenizer import bar_ticks
 
@@ -170,7 +171,9 @@ class LiveSession:
     """Live, switchable style transfer of ``content`` (see the module docstring).
 
     ``model``: a model, a shipped name or a checkpoint folder (``checkpoint.load_with_tokenizer``).
-    ``content``: a Piece, MIDI path or sample name; ``bars``: keep only its first bars (a theme);
+    ``content``: a Piece, MIDI path or sample name, read by :func:`~mstoolkit.intake.intake` as
+    :func:`~mstoolkit.generate.transfer` reads it (``self.intake.account`` says what it did; drum tracks
+    are left out of the live stream); ``bars``: keep only its first bars (a theme);
     ``loop``: start again at the end (default True). ``content_style``: rendered first, as
     :func:`~mstoolkit.generate.transfer` does. ``style``: the first style (a name or a reference).
     ``styles``: the named styles offered (default: every StyleBench style); their references are
@@ -207,7 +210,10 @@ class LiveSession:
         self.on_chunk, self.on_event = on_chunk, on_event
         self._external_clock = clock
 
-        piece = prepare_content(self.tokenizer, load_content(content), content_style)  # as transfer() reads it
+        # read as transfer() reads it: intake (bar lines, estimated beats; drum tracks set aside, and not
+        # played here: the model never heard drums), then rendered in content_style
+        self.intake = intake(load_content(content))
+        piece = prepare_content(self.tokenizer, self.intake, content_style)
         n_bars = len(piece.bar_starts())
         n_bars = n_bars if bars is None else max(1, min(bars, n_bars))
         self.content = piece.slice_bars(0, n_bars)

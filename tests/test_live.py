@@ -153,3 +153,19 @@ def test_switch_to_an_uploaded_reference_and_bad_settings(demo):
     assert name in live.styles and live.colors[name].startswith("#")
     with pytest.raises(ValueError):
         session(demo, quantize="half-bar")
+
+
+def test_content_is_read_by_intake_and_drums_stay_out_of_the_model(demo):
+    import dataclasses
+
+    from mstoolkit.piece import Note, load_piece, sample_paths
+
+    model, tokenizer = demo
+    chorale = load_piece(sample_paths()["bwv66.6"])
+    kit = [Note(12 * i, 3, 42, 90, is_drum=True) for i in range(32)]
+    song = dataclasses.replace(chorale, notes=chorale.notes + kit)
+    live = LiveSession(model, song, tokenizer=tokenizer, style="straight", styles=["straight"], bars=4)
+    assert "drums" in live.intake.account
+    assert live.content.notes and not any(n.is_drum for n in live.content.notes)
+    plain = LiveSession(model, "bwv66.6", tokenizer=tokenizer, style="straight", styles=["straight"], bars=4)
+    assert live._windows_ids == plain._windows_ids  # the same content tokens as the file without drums
