@@ -9,13 +9,19 @@ import pytest
 pytest.importorskip("anywidget")
 
 from mstoolkit.checkpoint import load_with_tokenizer  # noqa: E402
+from mstoolkit.shipped import shipped_path  # noqa: E402
 from mstoolkit.widgets import LiveSwitch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def widget():
+def widget(tmp_path_factory):
+    from mstoolkit.recognize import StyleRecognizer
+
     model, tokenizer, _ = load_with_tokenizer("demo")
-    w = LiveSwitch(model, "bwv66.6", tokenizer=tokenizer, styles=["straight", "swing", "waltz"], bars=4, seed=0)
+    recognizer = StyleRecognizer.from_model(model, windows=3, held_out=2, cache_dir=tmp_path_factory.mktemp("ear"),
+                                            progress=False)
+    w = LiveSwitch(model, "bwv66.6", tokenizer=tokenizer, styles=["straight", "swing", "waltz"], bars=4, seed=0,
+                   recognizer=recognizer)
     sent = []
     w.send = lambda content, buffers=None: sent.append((content, buffers))
     w.sent = sent
@@ -63,4 +69,8 @@ def test_upload_adds_a_style(widget):
 
     name = widget.upload("groove.mid", style_reference("bossa").to_midi_bytes())
     assert name == "groove" and "groove" in widget.styles and widget.current_style == "groove"
+    assert "hears bossa" in widget.status  # what the style encoder heard in it
     assert widget.upload("broken.mid", b"not midi") is None and "Could not read" in widget.status
+    speech = shipped_path("audio", "speech_gettysburg.ogg").read_bytes()
+    assert widget.upload("speech.ogg", speech) is None and "matches no known style" in widget.status
+    assert "speech" not in widget.styles

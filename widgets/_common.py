@@ -94,6 +94,33 @@ def uploaded_piece(upload: w.FileUpload, status: w.HTML) -> Piece | None:
         return None
 
 
+class StyleEar:
+    """What a model's style encoder hears in an uploaded reference, for the widgets that take one.
+
+    ``recognizer``: ``"auto"`` (a :class:`~mstoolkit.recognize.StyleRecognizer` built from the model on
+    first use, about half a minute once, then cached on disk), a ``StyleRecognizer``, or None (uploads
+    are not checked: :meth:`hear` returns None).
+
+        >>> heard = StyleEar().hear(model, reference)  # e.g. "bossa 0.97, ...", or heard.known False  # doctest: +SKIP
+    """
+
+    def __init__(self, recognizer: Any = "auto") -> None:
+        self.recognizer = recognizer
+
+    def hear(self, model: MusicStyleTransformer | None, reference: Any, on_first_use: Any = None):
+        """A :class:`~mstoolkit.recognize.Heard` for ``reference`` (None without a recognizer or a model);
+        ``on_first_use()`` is called before an ``"auto"`` recognizer is built (to say why it takes a while)."""
+        if self.recognizer is None or model is None:
+            return None
+        if self.recognizer == "auto":
+            from mstoolkit.recognize import StyleRecognizer
+
+            if on_first_use is not None:
+                on_first_use()
+            self.recognizer = StyleRecognizer.from_model(model, progress=False)
+        return self.recognizer.recognize(reference)
+
+
 def show_message(label: w.HTML, text: str, error: bool = False) -> None:
     """Put ``text`` into ``label`` (red when ``error``), HTML-escaped.
 

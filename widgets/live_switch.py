@@ -21,7 +21,7 @@ import traitlets
 
 from mstoolkit.live import Chunk, LiveSession
 
-from ._common import reference_from_upload
+from ._common import StyleEar, reference_from_upload
 
 _HERE = Path(__file__).parent
 
@@ -32,6 +32,8 @@ class LiveSwitch(anywidget.AnyWidget):
 
     ``model``, ``content`` and ``session_options`` as for :class:`~mstoolkit.live.LiveSession` (or
     pass a ready ``session``). ``session.switches`` holds every switch's latencies after a run.
+    ``recognizer``: who checks an uploaded reference (``widgets._common.StyleEar``: ``"auto"``, a
+    ``StyleRecognizer`` or None); one that matches no known style (speech, noise) is refused.
     """
 
     _esm = (_HERE / "live_switch.js").read_text(encoding="utf-8")
@@ -47,8 +49,9 @@ class LiveSwitch(anywidget.AnyWidget):
     status = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, model: Any = "demo", content: Any = "bwv66.6", *, session: LiveSession | None = None,
-                 **session_options: Any) -> None:
+                 recognizer: Any = "auto", **session_options: Any) -> None:
         super().__init__()
+        self._ear = StyleEar(recognizer)
         if session is None:
             session_options.setdefault("style", "straight")
             session = LiveSession(model, content, **session_options)
@@ -88,10 +91,17 @@ class LiveSwitch(anywidget.AnyWidget):
         """Add an uploaded reference (MIDI or audio bytes) as a style, and switch to it if playing."""
         try:
             name, reference = reference_from_upload({"name": name, "content": data})
+            heard = self._ear.hear(self.session.model, reference, on_first_use=lambda: setattr(
+                self, "status", "Listening to the reference (the first time: about half a minute)..."))
+            if heard is not None and not heard.known:
+                self.status = f"{name} {heard}: upload music in one of the model's styles"
+                return None
             style = self.session.add_reference(Path(name).stem, reference)
         except Exception as err:  # noqa: BLE001 - shown to the user
             self.status = f"Could not read {name}: {err}"
             return None
+        if heard is not None:
+            self.status = f"{Path(name).stem}: the style encoder hears {heard}"
         self.styles, self.colors = list(self.session.styles), dict(self.session.colors)
         if self.session.running:
             self.session.switch(style)

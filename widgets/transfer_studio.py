@@ -34,7 +34,7 @@ from mstoolkit.piece import MidiError, Piece, load_piece, sample_paths
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import RemiTokenizer
 
-from ._common import UPLOAD_ACCEPT, open_model, reference_from_upload, replace_figure, show_message
+from ._common import UPLOAD_ACCEPT, StyleEar, open_model, reference_from_upload, replace_figure, show_message
 
 REFERENCE_SECONDS = 12  # an uploaded audio reference is cut to what training references last (512 mel frames)
 CORPUS_SUGGESTIONS = ("bach/bwv66.6", "bach/bwv1.6", "bach/bwv10.7", "bach/bwv26.6", "bach/bwv40.8",
@@ -113,7 +113,7 @@ class TransferStudio(w.VBox):
         self.audios: dict[str, Any] = {}
         self.intake: Intake | None = None
         self.heard = None
-        self._recognizer = recognizer
+        self._ear = StyleEar(recognizer)
         self._reference_upload: tuple[str, Piece | np.ndarray] | None = None
         self._corpus_cache: dict[str, Piece] = {}
 
@@ -237,15 +237,9 @@ class TransferStudio(w.VBox):
 
     def _hear(self, reference: Piece | np.ndarray):
         """What the model's style encoder hears in ``reference`` (None without a recognizer or model)."""
-        if self._recognizer is None or self.model is None:
-            return None
-        if self._recognizer == "auto":
-            from mstoolkit.recognize import StyleRecognizer
-
-            show_message(self.status, "Listening to the reference (the first time, the model's style map is "
-                         "built: about half a minute)...")
-            self._recognizer = StyleRecognizer.from_model(self.model, progress=False)
-        return self._recognizer.recognize(reference)
+        return self._ear.hear(self.model, reference, on_first_use=lambda: show_message(
+            self.status, "Listening to the reference (the first time, the model's style map is built: about "
+            "half a minute)..."))
 
     def _content(self) -> Piece:
         """The first ``bars`` bars of the selected content; ValueError with a message for the user."""
