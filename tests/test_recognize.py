@@ -12,7 +12,7 @@ from mstoolkit.checkpoint import load_with_tokenizer
 from mstoolkit.config import UserError
 from mstoolkit.generate import reference_mel
 from mstoolkit.piece import load_piece, sample_paths
-from mstoolkit.recognize import Heard, StyleRecognizer, encoder_fingerprint
+from mstoolkit.recognize import NOISE_FLATNESS, Heard, StyleRecognizer, encoder_fingerprint, spectral_flatness
 from mstoolkit.shipped import shipped_path
 from mstoolkit.styles import list_styles, render_style
 
@@ -62,8 +62,20 @@ def test_speech_silence_and_noise_match_no_known_style(recognizer, what):
     assert str(heard).startswith("matches no known style")
     if what == "silence":
         assert heard.silent and "silence" in str(heard) and "closest" not in str(heard)
+    elif what == "white noise":  # told by its flat spectrum, whatever the encoder makes of it
+        assert "noise (spectral flatness" in str(heard) and f"(closest: {heard.ranking[0][0]})" in str(heard)
     else:
         assert heard.distance > recognizer.threshold and f"(closest: {heard.ranking[0][0]})" in str(heard)
+
+
+def test_music_under_noise_is_not_taken_for_noise(recognizer, swing_wave):
+    rng = np.random.default_rng(1)
+    power = float(np.mean(swing_wave.astype(np.float64) ** 2))
+    for snr_db in (20, 10):
+        noisy = swing_wave + rng.standard_normal(len(swing_wave)) * np.sqrt(power / 10 ** (snr_db / 10))
+        spec = recognizer.mel(noisy.astype(np.float32))
+        assert spectral_flatness(spec) < NOISE_FLATNESS / 2, snr_db
+        assert "noise (spectral flatness" not in recognizer.recognize(noisy.astype(np.float32)).reason
 
 
 def test_the_shipped_speech_is_small_mono_22050(recognizer):
