@@ -1,9 +1,11 @@
 """The shipped demo model: it loads offline, it is trained, and it listens to the style reference."""
+import pytest
 import torch
 
 from mstoolkit.generate import reference_mel
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.piece import load_piece, sample_paths
+from mstoolkit.shipped import shipped_path
 from mstoolkit.styles import render_style
 from mstoolkit.tokenizer import RemiTokenizer
 
@@ -17,9 +19,10 @@ def _loss(model, tokenizer, content, target, reference) -> float:
     return float(loss)
 
 
-def test_demo_model_is_trained_and_uses_its_reference():
-    model = MusicStyleTransformer.from_pretrained("demo").eval()
-    tokenizer = RemiTokenizer.load("data_samples/checkpoints/demo/tokenizer.json")
+@pytest.mark.parametrize("name", ["demo", "demo_v2"])
+def test_demo_model_is_trained_and_uses_its_reference(name):
+    model = MusicStyleTransformer.from_pretrained(name).eval()
+    tokenizer = RemiTokenizer.load(shipped_path("checkpoints", name, "tokenizer.json"))
     assert model.config.time_bias and model.config.vocab_size == tokenizer.vocab_size
     samples = sample_paths()
     content = tokenizer.quantize(load_piece(samples["bwv66.6"]).slice_bars(0, 4))
