@@ -37,7 +37,7 @@ def test_shipped_files_are_found_through_the_package_from_any_folder(tmp_path, m
 
 def test_a_name_that_is_not_shipped_says_what_is(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"ships no 'checkpoints/no-such-model' .*\(there: copy, demo\)"):
+    with pytest.raises(FileNotFoundError, match=r"ships no 'checkpoints/no-such-model' .*\(there: copy, demo, demo_v2\)"):
         shipped.shipped_path("checkpoints", "no-such-model")
     with pytest.raises(FileNotFoundError, match=r"'no-such-model'.*available: \['copy', 'demo', 'demo_v2'\]"):
         load_pretrained("no-such-model")
