@@ -29,7 +29,7 @@ class HarmonyLock:
     ``window_beats``: how far (in quarter notes, before or after the current position) a content note
     may sound and still allow its pitch class.
 
-        >>> HarmonyLock(RemiTokenizer(), 1.0).window_ticks
+        >>> HarmonyLock(tokenizer, 1.0).window_ticks
         12
     """
 
