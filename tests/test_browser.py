@@ -396,6 +396,17 @@ def studio(tmp_path):
         shutil.copy(server.log, ARTIFACTS / "studio.log")
 
 
+def _wait_live(page, root, server, condition: str, what: str, timeout_ms: int = 60_000) -> None:
+    """Wait until ``condition`` (JS, on the LiveSwitch root ``e``) holds; if it does not, fail saying
+    what the player showed (its data attributes, status line, audio state) and what the studio printed."""
+    try:
+        page.wait_for_function(f"(e) => {condition}", arg=root.element_handle(), timeout=timeout_ms, polling=100)
+    except sync_api.TimeoutError:
+        shown = root.evaluate("(e) => ({data: {...e.dataset}, text: e.innerText.slice(0, 2000)})")
+        raise AssertionError(f"waited {timeout_ms / 1000:.0f} s for {what}; the player showed {shown}\n"
+                             f"studio output:\n{server.output(6000)}") from None
+
+
 @pytest.mark.timeout(240)
 def test_studio_live_tab_plays_and_switches_style(studio, page):
     """`mstoolkit studio`, Live tab: Play starts the beats, a style button switches the music, and the
@@ -410,10 +421,9 @@ def test_studio_live_tab_plays_and_switches_style(studio, page):
         root = page.locator(".mst-live").first
         root.wait_for(timeout=60_000)
         root.locator(".mst-live-play").click()
-        page.wait_for_function("(e) => +e.dataset.chunks > 0", arg=root.element_handle(), timeout=60_000, polling=100)
+        _wait_live(page, root, server, "+e.dataset.chunks > 0", "the first beat after Play")
         root.locator(".mst-live-style[data-style='waltz']").click()
-        page.wait_for_function("(e) => e.dataset.styleNow === 'waltz'", arg=root.element_handle(), timeout=60_000,
-                               polling=100)
+        _wait_live(page, root, server, "e.dataset.styleNow === 'waltz'", "waltz playing after its button")
         readout = root.locator(".mst-live-readout").text_content()
         screenshot(page, ARTIFACTS / "studio_live.png")
         root.locator(".mst-live-stop").click()

@@ -69,6 +69,7 @@ function render({ model, el: host }) {
     root.dataset.gaps = String(stats.gaps);
     root.dataset.minAhead = stats.minAhead === null ? "" : stats.minAhead.toFixed(3);
     root.dataset.chunks = String(stats.chunks);
+    root.dataset.audio = ctx ? ctx.state : "";  // "running" once the browser lets sound play
     root.dataset.switches = String(stats.switches);
     root.dataset.position = pos === null ? "" : pos.toFixed(3);
     const span = pos === null ? null : spans.find((s) => s.start <= pos && pos < s.end);
@@ -93,11 +94,15 @@ function render({ model, el: host }) {
   }
 
   async function doPlay() {
-    await ensureContext();
     if (!playing) {
+      // Create and resume the audio context inside the click (browsers let audio start there), but
+      // do not make the kernel wait for it: a slow or absent audio device must not stop the music
+      // from being generated and drawn.
+      const audioReady = ensureContext();
       reset(); playing = true; paused = false;
       model.send({ type: "play", quantize: quantize.value });
       play.textContent = "❚❚ Pause";
+      await audioReady;
     } else if (!paused) {
       paused = true; await ctx.suspend(); model.send({ type: "pause" }); play.textContent = "▶ Resume";
     } else {
