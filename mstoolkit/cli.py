@@ -203,9 +203,10 @@ def cmd_train(args: argparse.Namespace) -> None:
             if trainer.is_main:
                 print(f"resuming {folder} at step {trainer.step} of {config.max_steps}")
         elif trainer.is_main:
-            n_train = len(trainer.train_set)
+            n_train, n_epoch = len(trainer.train_set), len(trainer.train_items)
+            repeated = f" ({n_epoch} an epoch with {', '.join(config.collection_repeats)})" if n_epoch != n_train else ""
             print(f"training {config.model_preset} ({trainer.model.num_parameters() / 1e6:.2f}M parameters) on "
-                  f"{n_train} StyleBench triplets, {trainer.world_size} process(es) on {trainer.device} "
+                  f"{n_train} StyleBench triplets{repeated}, {trainer.world_size} process(es) on {trainer.device} "
                   f"({trainer.precision}); run folder {out}")
         history = trainer.fit()
         trainer.close(wait_for_all=True)

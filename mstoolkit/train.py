@@ -116,6 +116,10 @@ class TrainConfig:
     # without it the style encoder learns the timbre as the style (benchmarks/results/reference_robustness.md).
     reference_timbres: int = 0
     reference_room: bool = False
+    # Seen more often: "collection=N" entries (collection as in data.collection_of, e.g. "bach=3") put each
+    # train triplet of that collection N times into every epoch. A fine-tune on a wide corpus can so keep
+    # what an earlier model knew of one collection, without a new StyleBench build (same splits, same mels).
+    collection_repeats: tuple[str, ...] = ()
     eval_every: int = 100  # steps between validations (0: only at the end)
     eval_samples: int = 64  # val triplets for the val loss (0: no val loss)
     eval_bench: int = 0  # val triplets transferred by generation and scored with StyleBench metrics (0: off)
@@ -146,6 +150,21 @@ class TrainConfig:
                 setattr(self, f.name, coerce(f.name, hints[f.name], getattr(self, f.name)))
         self._validate()
 
+    def repeats(self) -> dict[str, int]:
+        """``collection_repeats`` as ``{collection: N}``; UserError naming a malformed entry.
+
+            >>> TrainConfig(collection_repeats=("bach=3",)).repeats()
+            {'bach': 3}
+        """
+        out: dict[str, int] = {}
+        for entry in self.collection_repeats:
+            name, _, count = str(entry).partition("=")
+            if not name.strip() or not count.strip().isdigit() or int(count) < 1:
+                raise UserError(f"TrainConfig.collection_repeats: expected entries 'collection=N' with N >= 1 "
+                                f"(e.g. 'bach=3'), got {entry!r}")
+            out[name.strip()] = int(count)
+        return out
+
     def _validate(self) -> None:
         def check(ok: bool, key: str, expected: str) -> None:
             if not ok:
@@ -168,6 +187,7 @@ class TrainConfig:
         check(self.eval_temperature >= 0, "eval_temperature", "a number >= 0 (0 = greedy)")
         check(self.decay in DECAYS, "decay", f"one of {DECAYS}")
         check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
+        self.repeats()  # checks collection_repeats
         check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
               "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
         tokenizer = RemiTokenizer()
@@ -404,6 +424,42 @@ def _mix(*parts: int) -> int:
     return h & 0x7FFFFFFFFFFFFFFF
 
 
+def repeated_indices(triplets: Sequence[Any], repeats: dict[str, int]) -> list[int]:
+    """Indices of ``triplets``, each ``repeats[collection]`` times (once if its collection is not named);
+    UserError if a named collection has no triplet (a typo would otherwise change nothing, silently).
+
+        >>> from mstoolkit.data import Triplet
+        >>> ts = [Triplet("bach/a@0", "x/b@0", "straight", "swing"), Triplet("x/b@0", "bach/a@0", "swing", "waltz")]
+        >>> repeated_indices(ts, {"bach": 2})
+        [0, 0, 1]
+    """
+    from mstoolkit.data import collection_of, piece_of
+
+    collections = [collection_of(piece_of(t.content_id)) for t in triplets]
+    missing = sorted(set(repeats) - set(collections))
+    if missing:
+        raise UserError(f"collection_repeats: no train triplets from {missing}; "
+                        f"the train split's collections: {sorted(set(collections))}")
+    return [i for i, c in enumerate(collections) for _ in range(repeats.get(c, 1))]
+
+
+class Repeated(torch.utils.data.Dataset):
+    """``dataset`` read through ``indices`` (items may repeat): ``Repeated(d, [0, 0, 1])[1] == d[0]``."""
+
+    def __init__(self, dataset: Any, indices: Sequence[int]) -> None:
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.dataset[self.indices[index]]
+
+    def lengths(self, progress: bool = False) -> list[int]:
+        base = self.dataset.lengths(progress=progress)
+        return [base[i] for i in self.indices]
+
+
 class SeededItems(torch.utils.data.Dataset):
     """``dataset[(epoch, index)]`` = ``dataset[index]`` drawn with torch's RNG seeded by
     ``(seed, epoch, index)``: the random transposition of a sample does not depend on the worker,
@@ -589,8 +645,9 @@ class Trainer:
         self.train_set = StyleBenchDataset(self.bench, "train", self.tokenizer, max_tokens=self.max_tokens,
                                            reference_timbres=cfg.reference_timbres, reference_room=cfg.reference_room)
         self.val_set = StyleBenchDataset(self.bench, "val", self.tokenizer, max_tokens=self.max_tokens, augment=False)
-        lengths = self.train_set.lengths(progress=self.progress and self.is_main) if cfg.group_by_length else None
-        self.order = DataOrder(len(self.train_set), cfg.batch_size, cfg.seed, self.rank, self.world_size,
+        self.train_items = Repeated(self.train_set, repeated_indices(self.bench.triplets["train"], cfg.repeats()))
+        lengths = self.train_items.lengths(progress=self.progress and self.is_main) if cfg.group_by_length else None
+        self.order = DataOrder(len(self.train_items), cfg.batch_size, cfg.seed, self.rank, self.world_size,
                                lengths=lengths, group=cfg.group_by_length)
 
         # state
@@ -913,7 +970,7 @@ class Trainer:
     def _loader(self) -> torch.utils.data.DataLoader:
         cfg = self.config
         return torch.utils.data.DataLoader(
-            SeededItems(self.train_set, cfg.seed), batch_sampler=_Batches(self.order, self.position),
+            SeededItems(self.train_items, cfg.seed), batch_sampler=_Batches(self.order, self.position),
             collate_fn=collate, num_workers=cfg.num_workers, pin_memory=self.device.type == "cuda",
             generator=torch.Generator().manual_seed(cfg.seed))  # keeps the loader off the global RNG
 

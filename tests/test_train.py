@@ -6,6 +6,7 @@ The corpus is eight 2-bar chorale-like pieces written as MIDI files, three style
 """
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -104,6 +105,8 @@ def test_config_round_trips_through_json_and_yaml_and_takes_string_overrides(tmp
     ({"model.n_layers": "3"}, "unknown config key 'model.n_layers'"),
     ({"model.dropout": "2"}, "dropout"),
     ({"data.split_fractions": "0.5,0.5"}, "expected 3 values"),
+    ({"collection_repeats": "bach"}, "collection_repeats: expected entries 'collection=N'"),
+    ({"collection_repeats": "bach=0"}, "collection_repeats: expected entries 'collection=N'"),
 ])
 def test_bad_config_keys_and_values_name_the_key(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -209,6 +212,23 @@ def test_reference_augmentation_renders_the_extra_timbres_first_and_trains(corpu
     assert trainer.step == 2 and len(trainer.history["loss"]) == 2 and all(map(math.isfinite, trainer.history["loss"]))
     with pytest.raises(UserError, match="reference_timbres"):
         train_config(*corpus, tmp_path / "bad", reference_timbres=-1)
+
+
+def test_collection_repeats_put_a_collections_triplets_n_times_into_each_epoch(corpus, bench, tmp_path):
+    # the tiny corpus is one folder: every piece's collection is "(folder)" (data.collection_of)
+    trainer = Trainer(train_config(*corpus, tmp_path / "repeated", collection_repeats="(folder)=2", max_steps=2),
+                      bench=bench, progress=False)
+    n = len(trainer.train_set)
+    assert len(trainer.train_items) == trainer.order.n == 2 * n
+    seen = collections.Counter(trainer.train_items.indices[i] for i in trainer.order.permutation(0))
+    assert seen == {i: 2 for i in range(n)}  # every triplet twice an epoch
+    items = SeededItems(trainer.train_items, seed=0)
+    copies = [(items[(0, i)]["transpose"], items[(0, i + n)]["transpose"]) for i in range(n)]
+    assert any(a != b for a, b in copies)  # the two copies of a triplet are augmented independently
+    trainer.fit()
+    assert trainer.step == 2
+    with pytest.raises(UserError, match=r"no train triplets from \['bach'\]; the train split's collections: \['\(folder\)'\]"):
+        Trainer(train_config(*corpus, tmp_path / "typo", collection_repeats="bach=3"), bench=bench, progress=False)
 
 
 # ------------------------------------------------------------------------------ the loop
