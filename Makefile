@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 # gets torch the ordinary way through pyproject.toml. Override with e.g. TORCH_SPEC="torch==2.5.1".
 TORCH_SPEC ?= $(if $(CI),torch==2.13.0,)
 
-.PHONY: help venv install demo test test-browser check-wheel studio lab bench clean
+.PHONY: help venv install demo demo-models test test-browser check-wheel studio lab bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -28,6 +28,26 @@ venv install: $(VENV)/.installed-test  ## create .venv and install mstoolkit wit
 
 demo: $(VENV)/.installed-core  ## the main job: a real run on a shipped sample (writes to out/)
 	$(PY) -m mstoolkit.cli demo --out out
+
+# The shipped demo checkpoints retrained from scratch, with the commands of their READMEs, on two CPU
+# threads: demo (the chorales, 4,000 steps), then demo_v2 from it (StyleBench v2 with reference
+# augmentation: 2,500 steps, then 1,500 and 1,500 more with the chorales repeated). Interrupted? Run it
+# again: a stage whose folder exists resumes from its last checkpoint. Compare with `mstoolkit bench`.
+RUNS  ?= runs
+TRAIN := OMP_NUM_THREADS=2 $(PY) -m mstoolkit.cli train --config tiny --model.dropout 0 --model.time_bias true \
+	--batch-size 16 --grad-accum 1 --eval-every 500 --ckpt-every 250 --num-workers 1 --keep-checkpoints 30
+V2    := --data.corpus stylebench-v2 --data.triplets-per-window 2 --reference-timbres 1 --reference-room true \
+	--eval-bench 32
+resume = $(if $(wildcard $(RUNS)/$(1)/latest),--resume,)
+
+demo-models: $(VENV)/.installed-core  ## retrain demo and demo_v2 from scratch into runs/ (hours: see the checkpoints' READMEs)
+	$(TRAIN) --out $(RUNS)/demo --lr 1e-3 --warmup-steps 100 --max-steps 4000 $(call resume,demo)
+	$(TRAIN) --out $(RUNS)/demo_v2_a --init-from $(RUNS)/demo $(V2) --lr 5e-4 --min-lr 5e-5 --warmup-steps 100 \
+		--max-steps 2500 $(call resume,demo_v2_a)
+	$(TRAIN) --out $(RUNS)/demo_v2_b --init-from $(RUNS)/demo_v2_a $(V2) --collection-repeats bach=3 --lr 3e-4 \
+		--min-lr 3e-5 --warmup-steps 50 --max-steps 1500 $(call resume,demo_v2_b)
+	$(TRAIN) --out $(RUNS)/demo_v2 --init-from $(RUNS)/demo_v2_b $(V2) --collection-repeats bach=4 --lr 2e-4 \
+		--min-lr 2e-5 --warmup-steps 50 --max-steps 1500 $(call resume,demo_v2)
 
 test: $(VENV)/.installed-test  ## the whole test suite (library, widgets, notebooks, browser)
 	$(PY) -m pytest --nbval-lax tests notebooks

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
+import shutil
 import subprocess
 import sys
 import wave
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mstoolkit.cli import main
 from mstoolkit.config import UserError
 from mstoolkit.piece import MidiError, Piece, sample_paths
 from test_train import tiny_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SAMPLE = sample_paths()["bwv66.6"]
 COMMANDS = ("tokenize", "render", "info", "demo", "train", "transfer", "bench")
@@ -242,6 +247,23 @@ def test_print_config_shows_the_resolved_yaml(tmp_path, capsys):
                  "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "model_preset: debug" in out and "lr: 0.002" in out and "max_steps: 9" in out and "dropout: 0.1" in out
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_models_chains_train_commands_that_parse(tmp_path, capsys):
+    """`make demo-models` (the shipped checkpoints' recipe): every stage is a valid `mstoolkit train`
+    command, and each stage after the first starts from the one before."""
+    shown = subprocess.run(["make", "-n", "--no-print-directory", "demo-models", f"RUNS={tmp_path}"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
+    stages = [shlex.split(line) for line in shown.splitlines() if "mstoolkit.cli train" in line]
+    assert len(stages) == 4
+    configs = []
+    for words in stages:
+        assert main(words[words.index("train"):] + ["--print-config"]) == 0
+        configs.append(yaml.safe_load(capsys.readouterr().out))
+    assert [c["out"] for c in configs] == [str(tmp_path / n) for n in ("demo", "demo_v2_a", "demo_v2_b", "demo_v2")]
+    assert [c["init_from"] for c in configs] == [None] + [c["out"] for c in configs[:-1]]
+    assert configs[-1]["data"]["corpus"] == "stylebench-v2" and configs[-1]["collection_repeats"] == ["bach=4"]
 
 
 def test_demo_round_trips_a_sample_and_transfers_it_with_the_demo_model(tmp_path, capsys):
