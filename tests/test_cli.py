@@ -256,14 +256,14 @@ def test_make_demo_models_chains_train_commands_that_parse(tmp_path, capsys):
     shown = subprocess.run(["make", "-n", "--no-print-directory", "demo-models", f"RUNS={tmp_path}"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
     stages = [shlex.split(line) for line in shown.splitlines() if "mstoolkit.cli train" in line]
-    assert len(stages) == 4
+    assert len(stages) == 3
     configs = []
     for words in stages:
         assert main(words[words.index("train"):] + ["--print-config"]) == 0
         configs.append(yaml.safe_load(capsys.readouterr().out))
-    assert [c["out"] for c in configs] == [str(tmp_path / n) for n in ("demo", "demo_v2_a", "demo_v2_b", "demo_v2")]
+    assert [c["out"] for c in configs] == [str(tmp_path / n) for n in ("demo", "demo_v2_a", "demo_v2")]
     assert [c["init_from"] for c in configs] == [None] + [c["out"] for c in configs[:-1]]
-    assert configs[-1]["data"]["corpus"] == "stylebench-v2" and configs[-1]["collection_repeats"] == ["bach=4"]
+    assert configs[-1]["data"]["corpus"] == "stylebench-v2" and configs[-1]["collection_repeats"] == ["bach=3"]
 
 
 def test_demo_round_trips_a_sample_and_transfers_it_with_the_demo_model(tmp_path, capsys):
