@@ -140,8 +140,7 @@ class Decoder:
         self.is_bar[self.bar_ids] = True
         self.harmony = None
         if harmony is not None:  # the content's notes, read with the tokenizer's token ids
-            grid = SimpleNamespace(**ModelConfig.beat_grid_from(harmony.tokenizer), pad_id=cfg.pad_id,
-                                   bar_ticks=cfg.bar_ticks)
+            grid = SimpleNamespace(**ModelConfig.beat_grid_from(harmony.tokenizer), pad_id=cfg.pad_id)
             self.harmony = harmony.bind(self.content, ContentNotes.from_ids(self.content, grid), grid)
         self.grammar = grammar
         if grammar is None:  # without a grammar only PAD and BOS are never generated

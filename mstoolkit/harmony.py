@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-TICKS_PER_BEAT = 12  # the model's musical time (mstoolkit.model.musical_time): 12 ticks per quarter note
+TICKS_PER_BEAT = 12  # the model's musical time (mstoolkit.model.musical_time): 48 ticks per 4/4 bar
 
 
 class HarmonyLock:
@@ -55,8 +55,7 @@ class HarmonyLock:
     def bind(self, content_ids: torch.Tensor, notes: Any, grid: Any) -> "HarmonyState":
         """The state of one batch: content ``content_ids (B, S)``, its notes (``mstoolkit.model.ContentNotes``:
         ``pitch``, ``onset``, ``end``, each ``(B, S)``) and the token ids of the beat grid (``grid.bar_id``,
-        ``position_id``, ``n_positions``, ``pad_id``, ``bar_ticks``: what ``ModelConfig.beat_grid_from`` gives and
-        the model's own pad and bar length)."""
+        ``position_id``, ``n_positions``, ``pad_id``; what ``ModelConfig.beat_grid_from`` gives)."""
         return HarmonyState(self, content_ids, notes, grid)
 
 
@@ -89,7 +88,7 @@ class HarmonyState:
     def allowed_classes(self) -> torch.Tensor:
         """``(B, 12)``: the pitch classes the content sounds within the window of each row's position
         (all twelve where it sounds none)."""
-        now = (self.bar * self.cfg.bar_ticks + self.tick)[:, None]  # (B, 1) as model.musical_time
+        now = (self.bar * 48 + self.tick)[:, None]  # (B, 1)
         w = self.lock.window_ticks
         near = (self.onset <= now + w) & (self.end > now - w)  # (B, S)
         allowed = (self.note_classes & near[..., None]).any(1)  # (B, 12)

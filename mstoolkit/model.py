@@ -92,11 +92,6 @@ class ModelConfig:
     # sound at the same time (ALiBi, with musical time instead of token distance). Slopes 4^-h, and 0 for
     # the last head, which keeps a view of the whole content.
     time_bias: bool = False
-    # Ticks from one bar line to the next in that musical time (time_bias, copy, pitch hints). 48 counts every
-    # bar as 4/4, as the shipped models were trained; a longer bar (5/4: 60 ticks, 9/8: 54, 4/2: 96) then
-    # overlaps the next bar's first beats (5/4's fifth beat takes the time of the next bar's first). A model
-    # trained with 96 keeps every meter up to 4/2 apart; the distance across a bar line grows with it.
-    bar_ticks: int = 48
     # Copy head (pointer-generator, needs the beat grid): the next token is either generated from the
     # vocabulary or copied from one of the content's Pitch tokens, chosen by a pointer attention over them
     # (see CopyHead). The Pitch ids come from the tokenizer too (``beat_grid_from``).
@@ -148,9 +143,6 @@ class ModelConfig:
                 if getattr(self, name):
                     raise ValueError(f"ModelConfig.{name} needs the beat grid (bar_id, position_id, n_positions: "
                                      "ModelConfig.beat_grid_from(tokenizer))")
-        if not isinstance(self.bar_ticks, int) or isinstance(self.bar_ticks, bool) or self.bar_ticks < 1:
-            raise ValueError(f"ModelConfig.bar_ticks: expected a positive int (ticks per bar of musical time, "
-                             f"48 = 4/4), got {self.bar_ticks!r}")
         if not isinstance(self.copy_octaves, int) or not 0 <= self.copy_octaves <= 4:
             raise ValueError(f"ModelConfig.copy_octaves: expected an int in 0..4, got {self.copy_octaves!r}")
         if self.copy_octaves and not self.copy:
@@ -282,17 +274,10 @@ def beat_grid_indices(ids: torch.Tensor, cfg: ModelConfig) -> tuple[torch.Tensor
     return bar, position
 
 
-def musical_time(bar: torch.Tensor, position: torch.Tensor, bar_ticks: int = 48) -> torch.Tensor:
-    """A token's time in ticks from its bar count and position index, every bar counted as ``bar_ticks``
-    long (``ModelConfig.bar_ticks``; content and target share their bar lines, so equal (bar, position)
-    still give equal times).
-
-        >>> musical_time(torch.tensor([1, 2]), torch.tensor([49, 1])).tolist()   # 5/4: beat 5 of bar 1 = bar 2's first
-        [96, 96]
-        >>> musical_time(torch.tensor([1, 2]), torch.tensor([49, 1]), bar_ticks=96).tolist()
-        [144, 192]
-    """
-    return bar * bar_ticks + (position - 1).clamp(min=0)
+def musical_time(bar: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """A token's time in ticks from its bar count and position index (every bar counted as 4/4: content
+    and target share their bar lines, so equal (bar, position) still give equal times)."""
+    return bar * 48 + (position - 1).clamp(min=0)
 
 
 def time_bias_slopes(n_heads: int) -> torch.Tensor:
@@ -566,7 +551,7 @@ class ContentNotes:
         ``Pitch`` (Pitch, Velocity, Duration)."""
         pitch = content_ids - cfg.pitch_id
         pitch = torch.where((pitch >= 0) & (pitch < cfg.n_pitches), pitch, -1)  # (B, S)
-        onset = musical_time(*beat_grid_indices(content_ids, cfg), cfg.bar_ticks)  # (B, S)
+        onset = musical_time(*beat_grid_indices(content_ids, cfg))  # (B, S)
         duration = F.pad(content_ids[:, 2:], (0, 2), value=cfg.pad_id) - cfg.duration_id + 1  # (B, S)
         duration = torch.where((duration >= 1) & (duration <= cfg.n_durations), duration, 1)
         return cls(pitch, onset, onset + duration)
@@ -804,9 +789,8 @@ class MusicStyleTransformer(nn.Module):
 
     def musical_times(self, content_ids: torch.Tensor, target_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Musical time in ticks of every content token ``(B, S)`` and every decoder input token ``(B, T)``."""
-        cfg = self.config
-        return (musical_time(*beat_grid_indices(content_ids, cfg), cfg.bar_ticks),
-                musical_time(*beat_grid_indices(target_ids, cfg), cfg.bar_ticks))
+        return (musical_time(*beat_grid_indices(content_ids, self.config)),
+                musical_time(*beat_grid_indices(target_ids, self.config)))
 
     def cross_time_bias(self, t_k: torch.Tensor, t_q: torch.Tensor, memory_mask: torch.Tensor | None) -> torch.Tensor:
         """Additive cross-attention bias ``(B, H, T, S)``: ``-slope_h * |t_q - t_k|`` in ticks (content times
@@ -848,7 +832,7 @@ class MusicStyleTransformer(nn.Module):
         decoder input there is a Program token): only those ``N`` positions are computed."""
         cfg = self.config
         batch, position = self.pitch_hints.next_is_pitch(target_ids).nonzero(as_tuple=True)  # (N,), (N,)
-        t_target = musical_time(*beat_grid_indices(target_ids, cfg), cfg.bar_ticks)  # (B, T)
+        t_target = musical_time(*beat_grid_indices(target_ids, cfg))  # (B, T)
         features = self.pitch_hints.features(ContentNotes.from_ids(content_ids, cfg), t_target[batch, position], batch)
         bias = logits.new_zeros(*target_ids.shape, cfg.n_pitches)  # (B, T, P)
         bias = bias.index_put((batch, position), self.pitch_hints(hidden[batch, position], features).to(bias.dtype))
@@ -921,8 +905,7 @@ class MusicStyleTransformer(nn.Module):
         if cache.content_time is not None:
             if content_ids is None:
                 raise ValueError("fill_cross: a time_bias, copy or pitch_hints model needs content_ids")
-            cache.content_time.copy_(musical_time(*beat_grid_indices(content_ids, self.config),
-                                                  self.config.bar_ticks)[:, None, None, :])
+            cache.content_time.copy_(musical_time(*beat_grid_indices(content_ids, self.config))[:, None, None, :])
         if self.copy_head is not None:
             cache.copy_keys.copy_(self.copy_head.key(memory))
             cache.content_ids.copy_(content_ids)
@@ -951,7 +934,7 @@ class MusicStyleTransformer(nn.Module):
         cross_bias = cache.cross_bias  # (B, 1, 1, S)
         if cache.content_time is not None:
             position = (cache.grid_key - cache.grid_bar * (self.config.n_positions + 1)).clamp(min=0)
-            t_q = musical_time(cache.grid_bar, position, self.config.bar_ticks)  # (B,) musical time of the prefix
+            t_q = musical_time(cache.grid_bar, position)  # (B,) musical time of the prefix
         if self.config.time_bias:
             slopes = self.time_slopes.to(cross_bias.dtype)[None, :, None, None]  # (1, H, 1, 1)
             dt = (t_q.to(cross_bias.dtype)[:, None, None, None] - cache.content_time).abs()  # (B, 1, 1, S)
