@@ -64,7 +64,7 @@ cat "$tmp/studio.txt"
     || fail "mstoolkit studio without Voila (exit status $status)"
 
 step "execute notebooks/01_tokenize.ipynb against the installed package (nbconvert + ipykernel)"
-"$py" -m pip install --quiet nbconvert ipykernel
+"$py" -m pip install --quiet nbconvert "ipykernel>=6.29,<7"  # 7.x can leave a request unread: pyproject.toml
 # The kernel is this venv's Python: its kernelspec first, no user-level Jupyter set-up read.
 export PATH="$bin:$PATH" JUPYTER_DATA_DIR="$tmp/jupyter-data" JUPYTER_CONFIG_DIR="$tmp/jupyter-config"
 unset JUPYTER_PATH
