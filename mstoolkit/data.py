@@ -333,6 +333,30 @@ def load_corpus(
     return pieces[:limit] if limit else pieces
 
 
+def rebar(piece: Piece, meter: str) -> Piece:
+    """The same notes under one time signature ``meter`` (``"5/4"``): bar lines move, nothing else, as
+    in a file written in that meter. StyleBench's meter augmentation, and the real-world set's odd meter.
+
+        >>> rebar(Piece([Note(0, 12, 60)]), "5/4").time_signatures
+        [TimeSignature(tick=0, numerator=5, denominator=4)]
+    """
+    numerator, denominator = parse_meter(meter)
+    return piece.replace(time_signatures=[TimeSignature(0, numerator, denominator)])
+
+
+def parse_meter(meter: str) -> tuple[int, int]:
+    """``"5/4"`` -> ``(5, 4)``; UserError for anything that is not ``N/D`` with D a power of two.
+
+        >>> parse_meter("7/8")
+        (7, 8)
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(meter))
+    numerator, denominator = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if numerator < 1 or denominator < 1 or denominator & (denominator - 1):
+        raise UserError(f"meter {meter!r}: expected 'N/D' such as '5/4' (N >= 1, D a power of two)")
+    return numerator, denominator
+
+
 def collection_of(piece_name: str) -> str:
     """The collection a piece comes from: the first part of its corpus path (``"bach/bwv66.6"`` -> ``"bach"``).
 
@@ -809,6 +833,9 @@ class StyleBenchDataset(torch.utils.data.Dataset):
     reference is left alone, unless asked: ``reference_timbres=K`` plays it, with probability
     ``K / (K + 1)``, by one of ``K`` redrawn sets of instruments (:func:`mstoolkit.augment.with_timbre`),
     and ``reference_room=True`` adds a random room and noise floor (:func:`mstoolkit.augment.room_and_noise`).
+    ``rebar_meters=("5/4", "7/4")`` with ``rebar_prob=p`` re-bars, with probability ``p``, a content window
+    whose one meter is simple, in quarter notes or longer (4/4, 3/4, 4/2: not 6/8 or 6/4), into one of those meters
+    (:func:`rebar`) before both styles are rendered, so a model meets the odd meters no corpus collection has.
     Length: if content or target exceeds ``max_tokens``, both are cut to
     the longest common prefix of whole bars that fits; if one bar does not fit, ValueError.
 
@@ -827,6 +854,8 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         reference_tokens: bool = False,
         reference_timbres: int = 0,
         reference_room: bool = False,
+        rebar_meters: Sequence[str] = (),
+        rebar_prob: float = 0.0,
     ) -> None:
         if split not in SPLITS:
             raise UserError(f"split must be one of {SPLITS}, got {split!r}")
@@ -843,13 +872,26 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         if not isinstance(reference_timbres, int) or reference_timbres < 0:
             raise UserError(f"reference_timbres must be an int >= 0, got {reference_timbres!r}")
         self.reference_timbres, self.reference_room = reference_timbres, reference_room
+        for meter in rebar_meters:
+            parse_meter(meter)
+        if not 0 <= rebar_prob <= 1 or (rebar_prob > 0 and not rebar_meters):
+            raise UserError(f"rebar_prob must be in [0, 1], and > 0 only with rebar_meters; got {rebar_prob!r} "
+                            f"with rebar_meters={tuple(rebar_meters)!r}")
+        self.rebar_meters, self.rebar_prob = tuple(rebar_meters), float(rebar_prob)
 
     def __len__(self) -> int:
         return len(self.triplets)
 
     def __getitem__(self, index: int) -> dict:
         t = self.triplets[index]
-        content, target = self.bench.content(t), self.bench.target(t)
+        meter = self._random_meter(t.content_id) if self.augment else None
+        if meter:
+            from mstoolkit.styles import render_style
+
+            window, seed = rebar(self.bench.windows[t.content_id], meter), self.bench.config.seed
+            content, target = render_style(window, t.style_a, seed=seed), render_style(window, t.style_b, seed=seed)
+        else:
+            content, target = self.bench.content(t), self.bench.target(t)
         shift = self._random_shift(content, target) if self.augment else 0
         if shift:
             content, target = content.transpose(shift), target.transpose(shift)
@@ -896,6 +938,16 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         lengths = [counts[t.content_id, t.style_a] + counts[t.content_id, t.style_b] for t in self.triplets]
         _write_atomic(path, json.dumps(lengths).encode())
         return lengths
+
+    def _random_meter(self, window: str) -> str | None:
+        """A meter from ``rebar_meters`` with probability ``rebar_prob`` (torch's RNG), else None; None too
+        for windows with a meter change, a beat shorter than a quarter (6/8, 3/8) or a compound meter (6/4)."""
+        if not self.rebar_prob or float(torch.rand(())) >= self.rebar_prob:
+            return None
+        meter = self.rebar_meters[int(torch.randint(len(self.rebar_meters), ()))]
+        signatures = self.bench.windows[window].time_signatures
+        simple = len(signatures) == 1 and signatures[0].denominator <= 4 and signatures[0].numerator not in (6, 9, 12)
+        return meter if simple else None
 
     def _random_shift(self, *pieces: Piece) -> int:
         pitches = [n.pitch for p in pieces for n in p.notes if not n.is_drum]

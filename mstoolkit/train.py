@@ -54,7 +54,7 @@ from mstoolkit.checkpoint import (LATEST_NAME, LOG_NAME, STATE_NAME, STEP_KEYS, 
                                   load_pretrained, remove_stale_temporaries, save_pretrained, write_text_atomic)
 from mstoolkit.config import (TRANSFER_TEMPERATURE, UserError, coerce, field_types, from_dict, plain, split_overrides,
                               unknown_key)
-from mstoolkit.data import StyleBench, StyleBenchConfig, StyleBenchDataset, build_stylebench, collate
+from mstoolkit.data import StyleBench, StyleBenchConfig, StyleBenchDataset, build_stylebench, collate, parse_meter
 from mstoolkit.losses import style_contrastive_loss, token_cross_entropy
 from mstoolkit.model import PRESETS, ModelConfig, MusicStyleTransformer
 from mstoolkit.tokenizer import RemiTokenizer
@@ -120,6 +120,12 @@ class TrainConfig:
     # train triplet of that collection N times into every epoch. A fine-tune on a wide corpus can so keep
     # what an earlier model knew of one collection, without a new StyleBench build (same splits, same mels).
     collection_repeats: tuple[str, ...] = ()
+    # Meter augmentation (train split only; data.rebar): with probability rebar_prob a window in a simple
+    # meter (4/4, 3/4, 4/2) is re-barred into one of rebar_meters ("5/4", "7/4") before its two styles are
+    # rendered. No v2 collection has a piece in 5/4 or 7/4, and a model that never saw those bars cannot
+    # write them (benchmarks/results/real_world.md, odd_meter).
+    rebar_meters: tuple[str, ...] = ()
+    rebar_prob: float = 0.0
     eval_every: int = 100  # steps between validations (0: only at the end)
     eval_samples: int = 64  # val triplets for the val loss (0: no val loss)
     eval_bench: int = 0  # val triplets transferred by generation and scored with StyleBench metrics (0: off)
@@ -188,6 +194,14 @@ class TrainConfig:
         check(self.decay in DECAYS, "decay", f"one of {DECAYS}")
         check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
         self.repeats()  # checks collection_repeats
+        for meter in self.rebar_meters:
+            try:
+                parse_meter(meter)
+            except UserError as e:
+                raise UserError(f"TrainConfig.rebar_meters: {e}") from None
+        check(0 <= self.rebar_prob <= 1, "rebar_prob", "a number in [0, 1]")
+        check(not self.rebar_prob or bool(self.rebar_meters), "rebar_prob",
+              "0 when rebar_meters is empty (name the meters, e.g. --rebar-meters 5/4,7/4)")
         check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
               "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
         tokenizer = RemiTokenizer()
@@ -643,7 +657,8 @@ class Trainer:
         if cfg.precompute_mels:
             self._precompute_mels()
         self.train_set = StyleBenchDataset(self.bench, "train", self.tokenizer, max_tokens=self.max_tokens,
-                                           reference_timbres=cfg.reference_timbres, reference_room=cfg.reference_room)
+                                           reference_timbres=cfg.reference_timbres, reference_room=cfg.reference_room,
+                                           rebar_meters=cfg.rebar_meters, rebar_prob=cfg.rebar_prob)
         self.val_set = StyleBenchDataset(self.bench, "val", self.tokenizer, max_tokens=self.max_tokens, augment=False)
         self.train_items = Repeated(self.train_set, repeated_indices(self.bench.triplets["train"], cfg.repeats()))
         lengths = self.train_items.lengths(progress=self.progress and self.is_main) if cfg.group_by_length else None

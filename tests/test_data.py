@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import pickle
 
@@ -318,6 +319,48 @@ def test_long_windows_are_cut_at_a_bar_boundary(bench):
     assert item["content_ids"].tolist() == cut.tokenizer.encode(bench.content(t).slice_bars(0, 1))
     with pytest.raises(ValueError, match="max_tokens=8"):
         StyleBenchDataset(bench, "test", max_tokens=8)[0]
+
+
+def test_meter_augmentation_rebars_content_and_target_together(bench):
+    from mstoolkit.styles import render_style
+
+    ds = StyleBenchDataset(bench, "train", rebar_meters=("5/4", "7/4"), rebar_prob=1.0)
+    tok = ds.tokenizer
+    torch.manual_seed(0)
+    meters = set()
+    for i in range(10):
+        index = i % len(ds)
+        item, t = ds[index], bench.triplets["train"][index]
+        sigs = tok.decode(item["content_ids"].tolist()).time_signatures
+        meter = f"{sigs[0].numerator}/{sigs[0].denominator}"
+        meters.add(meter)
+        window = data.rebar(bench.windows[t.content_id], meter)
+        k = item["transpose"]
+        # both sides re-barred into the same meter before rendering; the notes' times are not moved
+        assert item["content_ids"].tolist() == tok.encode(render_style(window, t.style_a, seed=TINY.seed).transpose(k))
+        assert item["target_ids"].tolist() == tok.encode(render_style(window, t.style_b, seed=TINY.seed).transpose(k))
+    assert meters == {"5/4", "7/4"}
+    # never outside training; about half the items at p = 0.5; never a compound meter
+    val = StyleBenchDataset(bench, "val", rebar_meters=("5/4",), rebar_prob=1.0)
+    assert val[0]["target_ids"].tolist() == tok.encode(bench.target(bench.triplets["val"][0]))
+    half = StyleBenchDataset(bench, "train", rebar_meters=("5/4",), rebar_prob=0.5, augment=True)
+    drawn = [half._random_meter(bench.triplets["train"][0].content_id) for _ in range(40)]
+    assert 5 <= drawn.count("5/4") <= 35 and 5 <= drawn.count(None) <= 35
+    compound = dataclasses.replace(bench, windows={w: p.replace(time_signatures=[TimeSignature(0, 6, 8)])
+                                                    for w, p in bench.windows.items()})
+    six_eight = StyleBenchDataset(compound, "train", rebar_meters=("5/4",), rebar_prob=1.0)
+    assert {six_eight._random_meter(w) for w in compound.window_ids("train")} == {None}
+
+
+def test_meter_augmentation_errors_name_the_argument(bench):
+    with pytest.raises(UserError, match="meter 'five'"):
+        StyleBenchDataset(bench, "train", rebar_meters=("five",), rebar_prob=0.2)
+    with pytest.raises(UserError, match="meter '5/3'"):
+        data.parse_meter("5/3")
+    with pytest.raises(UserError, match="rebar_prob"):
+        StyleBenchDataset(bench, "train", rebar_meters=("5/4",), rebar_prob=1.5)
+    with pytest.raises(UserError, match="rebar_prob"):
+        StyleBenchDataset(bench, "train", rebar_prob=0.2)
 
 
 # ----------------------------------------------------------------------------- a named style's reference
