@@ -8,7 +8,8 @@ sample rates, stereo, other lengths. Each row reports, over the same references:
 
 - ``recognized``: top-1 accuracy of :class:`mstoolkit.recognize.StyleRecognizer` (the model's own style
   encoder, nearest style centroid);
-- ``accepted``: the share the recognizer accepts as a known style (distance <= its threshold);
+- ``accepted``: the share the recognizer accepts as a known style (distance <= its threshold and, with
+  ``--gate`` (default: the demo, as the CLI and widgets ask), the gate model's recognizer accepting it too);
 - ``transfer``: style accuracy of a transfer made with that reference: one content window per reference
   (another test piece, ``content_style="straight"``, greedy, as :func:`mstoolkit.generate.transfer`),
   the output classified by StyleBench's style classifier (:func:`mstoolkit.bench.style_classifier`);
@@ -47,7 +48,7 @@ from mstoolkit.checkpoint import load_with_tokenizer
 from mstoolkit.data import load_test_split, piece_of
 from mstoolkit.generate import generate, prepare_content, reference_mel, token_budget, transfer
 from mstoolkit.piece import Piece, TempoChange
-from mstoolkit.recognize import StyleRecognizer
+from mstoolkit.recognize import MUSIC_GATE, StyleRecognizer
 from mstoolkit.shipped import shipped_path
 
 SR = audio.SAMPLE_RATE
@@ -289,12 +290,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-transfer", action="store_true", help="recognizer columns only (fast)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table into this Markdown file")
+    parser.add_argument("--gate", default=MUSIC_GATE,
+                        help="checkpoint whose recognizer must also accept a reference, as in the CLI and the "
+                             "widgets (default %(default)s; 'none': the model's own recognizer alone)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
 
     model, tokenizer, _ = load_with_tokenizer(args.checkpoint)
-    recognizer = StyleRecognizer.from_model(model)
+    recognizer = StyleRecognizer.from_model(model, gate=None if args.gate == "none" else args.gate)
     bench = load_test_split(args.manifest, progress=False)
     classifier = None if args.no_transfer else style_classifier(bench)[0]
     styles = list(bench.styles)
@@ -361,7 +365,9 @@ def main(argv: list[str] | None = None) -> None:
         print(line, flush=True)
 
     minutes = (time.perf_counter() - started) / 60
-    footer = (f"\nrecognizer: distance threshold {recognizer.threshold:.1f}, confidence scale {recognizer.scale:.1f}; "
+    gate = (f"; gate: the {recognizer.gate_name} model's recognizer (threshold {recognizer.gate.threshold:.1f})"
+            if recognizer.gate is not None else "; no gate")
+    footer = (f"\nrecognizer: distance threshold {recognizer.threshold:.1f}, confidence scale {recognizer.scale:.1f}{gate}; "
               f"{len(refs)} references; {minutes:.1f} min on {torch.get_num_threads()} torch thread(s)")
     print(footer)
     if args.out is not None:

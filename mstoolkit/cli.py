@@ -310,9 +310,9 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 def _check_reference(model, reference, flag: str, go_ahead: bool) -> None:
     """Print what the model's style encoder hears in a reference file; stop (unless ``go_ahead``) when it
     matches no known style: a transfer would then pick a style the user never asked for."""
-    from mstoolkit.recognize import StyleRecognizer
+    from mstoolkit.recognize import MUSIC_GATE, StyleRecognizer
 
-    heard = StyleRecognizer.from_model(model).recognize(reference)
+    heard = StyleRecognizer.from_model(model, gate=MUSIC_GATE).recognize(reference)
     print(f"reference {flag}: {'the style encoder hears ' if heard.known else ''}{heard}")
     if not heard.known and not go_ahead:
         raise CliError(f"--style {flag}: {heard}. Give a reference with music in a style the model knows, or "

@@ -168,3 +168,23 @@ def test_heard_reads_like_a_sentence():
                     "unlike every known style (distance 14.0 > 10.0)", -5.0)
     assert str(unknown) == ("matches no known style: unlike every known style (distance 14.0 > 10.0) "
                             "(closest: stride)")
+
+
+def test_a_gate_must_also_accept_a_reference_and_is_named_when_it_refuses(model, cache, recognizer, swing_wave):
+    """demo_v2's encoder (trained on augmented references) with the demo's recognizer as its gate, as the CLI
+    and the widgets build it: music is still named by demo_v2, speech is refused."""
+    import dataclasses
+
+    assert StyleRecognizer.from_model(model, cache_dir=cache, gate="demo", **BUILD).gate is None  # same encoder
+    v2 = load_with_tokenizer("demo_v2")[0]
+    gated = StyleRecognizer.from_model(v2, cache_dir=cache, gate="demo", **BUILD)
+    assert gated.gate is not None and gated.gate.path == recognizer.path and gated.gate_name == "demo"
+    assert gated.recognize(swing_wave).style == "swing"
+    assert not gated.recognize(shipped_path("audio", "speech_gettysburg.ogg")).known
+    # the rule itself: a gate that refuses everything refuses, and says so; one that accepts all changes nothing
+    alone = dataclasses.replace(gated, gate=None).recognize(swing_wave)
+    strict = dataclasses.replace(gated, gate=dataclasses.replace(recognizer, threshold=0.0), gate_name="strict")
+    refused = strict.recognize(swing_wave)
+    assert not refused.known and refused.reason.endswith("to the strict model's style encoder")
+    lenient = dataclasses.replace(gated, gate=dataclasses.replace(recognizer, threshold=1e9)).recognize(swing_wave)
+    assert lenient.known and lenient.ranking == alone.ranking and lenient.distance == alone.distance

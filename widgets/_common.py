@@ -98,8 +98,8 @@ class StyleEar:
     """What a model's style encoder hears in an uploaded reference, for the widgets that take one.
 
     ``recognizer``: ``"auto"`` (a :class:`~mstoolkit.recognize.StyleRecognizer` built from the model on
-    first use, about half a minute once, then cached on disk), a ``StyleRecognizer``, or None (uploads
-    are not checked: :meth:`hear` returns None).
+    first use, about half a minute once, then cached on disk; the demo's recognizer as its gate,
+    ``MUSIC_GATE``), a ``StyleRecognizer``, or None (uploads are not checked: :meth:`hear` returns None).
 
         >>> heard = StyleEar().hear(model, reference)  # e.g. "bossa 0.97, ...", or heard.known False  # doctest: +SKIP
     """
@@ -113,11 +113,11 @@ class StyleEar:
         if self.recognizer is None or model is None:
             return None
         if self.recognizer == "auto":
-            from mstoolkit.recognize import StyleRecognizer
+            from mstoolkit.recognize import MUSIC_GATE, StyleRecognizer
 
             if on_first_use is not None:
                 on_first_use()
-            self.recognizer = StyleRecognizer.from_model(model, progress=False)
+            self.recognizer = StyleRecognizer.from_model(model, progress=False, gate=MUSIC_GATE)
         return self.recognizer.recognize(reference)
 
 
