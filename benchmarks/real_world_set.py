@@ -27,7 +27,8 @@ Kinds (each isolates one way real files differ from StyleBench's content; ``long
     About ``--long-seconds`` (default 180 s) of music: test-split pieces in 4/4 laid end to end on
     bar lines at 120 bpm until the length is reached, arranged as ``multitrack`` (a 3-minute song).
 ``odd_meter``
-    A 4/4 piece re-barred in 5/4 (the notes unchanged, the file says 5/4), one piano track.
+    A 4/4 piece re-barred in 5/4 (the notes unchanged, the file says 5/4; ``--odd-meter 7/8`` for another
+    meter), one piano track.
 ``pickup``
     A 4/4 piece that opens with an anacrusis, written the way most files are: the pickup at time 0 and
     4/4 from there, so every bar line of the file falls in the wrong place (the clean score keeps
@@ -78,7 +79,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from mstoolkit.data import cache_dir, piece_from_dict, piece_to_dict  # noqa: E402
+from mstoolkit.data import cache_dir, parse_meter, piece_from_dict, piece_to_dict, rebar  # noqa: E402
 from mstoolkit.piece import TICKS_PER_QUARTER, Note, Piece, TempoChange, TimeSignature  # noqa: E402
 from mstoolkit.styles import beat_ticks, melody  # noqa: E402
 
@@ -373,10 +374,10 @@ def make_long(sources: Sequence[Piece], name: str, rng: np.random.Generator, bpm
             "params": {"programs": programs, "bpm": bpm}}
 
 
-def make_odd_meter(source: Piece, name: str, rng: np.random.Generator) -> dict[str, Any]:
-    score = _bare(source, name).replace(time_signatures=[TimeSignature(0, 5, 4)])
+def make_odd_meter(source: Piece, name: str, rng: np.random.Generator, meter: str = "5/4") -> dict[str, Any]:
+    score = rebar(_bare(source, name), meter)  # as training's meter augmentation re-bars (mstoolkit.data.rebar)
     return {"score": score, "midi": score.to_midi_bytes(), "time_map": tempo_time_map(score),
-            "params": {"meter": "5/4", "was": "4/4"}}
+            "params": {"meter": meter, "was": "4/4"}}
 
 
 def make_pickup(source: Piece, name: str, rng: np.random.Generator) -> dict[str, Any]:
@@ -457,8 +458,9 @@ MAKERS = {"humanised": make_humanised, "multitrack": make_multitrack, "odd_meter
 
 
 def build_set(pieces: Sequence[Piece], out: str | Path, *, seed: int = 0, counts: dict[str, int] | None = None,
-              long_seconds: float = 180.0, progress: bool = True) -> dict[str, Any]:
-    """Make the set from ``pieces`` into folder ``out``; returns (and writes) the manifest."""
+              long_seconds: float = 180.0, odd_meter: str = "5/4", progress: bool = True) -> dict[str, Any]:
+    """Make the set from ``pieces`` into folder ``out`` (``odd_meter``: the meter odd_meter files are
+    re-barred into); returns (and writes) the manifest."""
     from tqdm.auto import tqdm
 
     counts = dict(DEFAULT_COUNTS if counts is None else counts)
@@ -474,7 +476,12 @@ def build_set(pieces: Sequence[Piece], out: str | Path, *, seed: int = 0, counts
         index = seen[kind] = seen.get(kind, -1) + 1
         name = f"{kind}_{index}" if kind == "long" else f"{kind}_{index}_{stem(sources[0].name)}"
         rng = np.random.default_rng([seed, 2, job])
-        made = make_long(sources, name, rng) if kind == "long" else MAKERS[kind](sources[0], name, rng)
+        if kind == "long":
+            made = make_long(sources, name, rng)
+        elif kind == "odd_meter":
+            made = make_odd_meter(sources[0], name, rng, odd_meter)
+        else:
+            made = MAKERS[kind](sources[0], name, rng)
         score: Piece = made["score"]
         (out / f"{name}.mid").write_bytes(made["midi"])
         clean = pitched(score)
@@ -561,12 +568,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", action="append", metavar="KIND=N",
                         help=f"files of a kind (repeatable); defaults {DEFAULT_COUNTS}")
     parser.add_argument("--long-seconds", type=float, default=180.0, help="length of a long file (default 180)")
+    parser.add_argument("--odd-meter", default="5/4", help="meter the odd_meter files are re-barred into "
+                        "(default 5/4; the default set's files and their names assume it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    try:
+        parse_meter(args.odd_meter)
+    except ValueError as err:  # UserError
+        parser.error(f"--odd-meter: {err}")
     out = args.out or default_out(args.seed)
     pieces = test_split_pieces(args.manifest, progress=not args.no_progress)
     manifest = build_set(pieces, out, seed=args.seed, counts=parse_counts(args.count),
-                         long_seconds=args.long_seconds, progress=not args.no_progress)
+                         long_seconds=args.long_seconds, odd_meter=args.odd_meter, progress=not args.no_progress)
     print(f"wrote {len(manifest['items'])} files to {out}")
     print("\n".join(summary_lines(manifest)))
     return 0

@@ -111,6 +111,18 @@ def test_meter_pickup_and_tempo_variants(built):
     assert len(tempo.tempos) > 2 and tempo.tempos[-1].bpm < tempo.tempos[0].bpm
 
 
+def test_odd_meter_files_can_take_another_meter(tmp_path):
+    pieces = [load_piece(path).replace(name=name) for name, path in sorted(sample_paths().items())]
+    manifest = rws.build_set(pieces, tmp_path, counts={"odd_meter": 1}, odd_meter="7/8", progress=False)
+    item = rws.load_item(tmp_path, manifest["items"][0])
+    file = load_piece(item["path"])
+    assert [(ts.numerator, ts.denominator) for ts in file.time_signatures] == [(7, 8)]
+    assert item["params"]["meter"] == "7/8" and item["score"].notes == rws.pitched(item["score"]).notes
+    assert metrics.note_prf(file, rws.place_on_grid(item["score"], item["time_map"], file)).f1 > 0.999
+    with pytest.raises(SystemExit):
+        rws.main(["--odd-meter", "seven", "--out", str(tmp_path / "bad")])
+
+
 def test_seconds_to_ticks_inverts_the_tempo_map():
     piece = Piece([Note(0, 12, 60), Note(200, 12, 60)], [TempoChange(0, 90.0), TempoChange(48, 140.0)])
     ticks = np.array([0, 10, 48, 60, 199.5])
