@@ -31,8 +31,8 @@ demo: $(VENV)/.installed-core  ## the main job: a real run on a shipped sample (
 
 # The shipped demo checkpoints retrained from scratch, with the commands of their READMEs, on two CPU
 # threads: demo (the chorales, 4,000 steps), then demo_v2 from it (StyleBench v2 with reference
-# augmentation: 2,500 steps, then 1,500 more with the chorales three times an epoch and a fifth of the
-# windows re-barred into 5/4 or 7/4). Interrupted? Run it
+# augmentation: 2,500 steps, then 1,500 more with the chorales three times an epoch and a quarter of the
+# windows re-barred into 5/4, 7/4, 5/8 or 7/8). Interrupted? Run it
 # again: a stage whose folder exists resumes from its last checkpoint. Compare with `mstoolkit bench`.
 RUNS  ?= runs
 TRAIN := OMP_NUM_THREADS=2 $(PY) -m mstoolkit.cli train --config tiny --model.dropout 0 --model.time_bias true \
@@ -46,7 +46,7 @@ demo-models: $(VENV)/.installed-core  ## retrain demo and demo_v2 from scratch i
 	$(TRAIN) --out $(RUNS)/demo_v2_a --init-from $(RUNS)/demo $(V2) --lr 5e-4 --min-lr 5e-5 --warmup-steps 100 \
 		--max-steps 2500 $(call resume,demo_v2_a)
 	$(TRAIN) --out $(RUNS)/demo_v2 --init-from $(RUNS)/demo_v2_a $(V2) --collection-repeats bach=3 \
-		--rebar-meters 5/4,7/4 --rebar-prob 0.2 --lr 3e-4 --min-lr 3e-5 --warmup-steps 50 --max-steps 1500 \
+		--rebar-meters 5/4,7/4,5/8,7/8 --rebar-prob 0.25 --lr 3e-4 --min-lr 3e-5 --warmup-steps 50 --max-steps 1500 \
 		$(call resume,demo_v2)
 
 test: $(VENV)/.installed-test  ## the whole test suite (library, widgets, notebooks, browser)
