@@ -560,11 +560,13 @@ class StyleBench:
     def window_ids(self, split: str) -> list[str]:
         return [w for w in self.windows if self.piece_splits[piece_of(w)] == split]
 
-    def render(self, window: str, style: str) -> Piece:
-        """Window ``window`` rendered in ``style`` (deterministic: ``seed=config.seed``)."""
+    def render(self, window: str, style: str, meter: str | None = None) -> Piece:
+        """Window ``window`` rendered in ``style`` (deterministic: ``seed=config.seed``), re-barred into
+        ``meter`` first if given (:func:`rebar`)."""
         from mstoolkit.styles import render_style
 
-        return render_style(self.windows[window], style, seed=self.config.seed)
+        piece = self.windows[window] if meter is None else rebar(self.windows[window], meter)
+        return render_style(piece, style, seed=self.config.seed)
 
     def content(self, t: Triplet) -> Piece:
         return self.render(t.content_id, t.style_a)
@@ -884,14 +886,8 @@ class StyleBenchDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         t = self.triplets[index]
-        meter = self._random_meter(t.content_id) if self.augment else None
-        if meter:
-            from mstoolkit.styles import render_style
-
-            window, seed = rebar(self.bench.windows[t.content_id], meter), self.bench.config.seed
-            content, target = render_style(window, t.style_a, seed=seed), render_style(window, t.style_b, seed=seed)
-        else:
-            content, target = self.bench.content(t), self.bench.target(t)
+        meter = self._random_meter(t.content_id) if self.augment else None  # None: the window's own bars
+        content, target = (self.bench.render(t.content_id, style, meter) for style in (t.style_a, t.style_b))
         shift = self._random_shift(content, target) if self.augment else 0
         if shift:
             content, target = content.transpose(shift), target.transpose(shift)
