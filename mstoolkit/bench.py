@@ -125,11 +125,11 @@ def _held_out_classifier(bench: StyleBench, *, progress: bool) -> tuple[StyleCla
 
 def transfer_system(model: Any, tokenizer: Any, *, temperature: float = TRANSFER_TEMPERATURE,
                     top_p: float | None = 0.95, top_k: int | None = None, seed: int | None = 0,
-                    zero_style: bool = False, harmony_window: float | None = None) -> System:
+                    zero_style: bool = False, harmony_window: float | None = None, beam_size: int = 1) -> System:
     """A model as a system :func:`run_bench` scores: ``(content, reference, reference_mel, style_b) ->
     Piece`` by :func:`mstoolkit.generate.transfer` (triplet ``i`` sampled with seed ``seed + i``).
     ``zero_style`` replaces the style vector by zeros (the "does it use the reference?" ablation);
-    ``harmony_window`` keeps the content's harmony (``transfer``'s argument of that name).
+    ``harmony_window`` keeps the content's harmony and ``beam_size`` searches a beam (``transfer``'s arguments).
 
         >>> run_bench(transfer_system(model, tokenizer), limit=20)  # greedy, as transfer  # doctest: +SKIP
     """
@@ -144,7 +144,8 @@ def transfer_system(model: Any, tokenizer: Any, *, temperature: float = TRANSFER
         hook = model.style_encoder.register_forward_hook(lambda m, a, out: torch.zeros_like(out)) if zero_style else None
         try:
             return transfer(model, tokenizer, content, reference_mel, temperature=temperature, top_p=top_p,
-                            top_k=top_k, seed=None if seed is None else seed + i, harmony_window=harmony_window)
+                            top_k=top_k, seed=None if seed is None else seed + i, harmony_window=harmony_window,
+                            beam_size=beam_size)
         finally:
             if hook is not None:
                 hook.remove()

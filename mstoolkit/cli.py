@@ -115,6 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from mstoolkit.styles import render_style
     from mstoolkit.tokenizer import RemiTokenizer
 
+    _check_decoding(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     source = sample_paths()["bwv66.6"]
@@ -135,7 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     reference = reference_of_flag(args.style, source)
     t0 = time.perf_counter()
     result = transfer(model, tokenizer, piece, reference, temperature=args.temperature, top_p=0.95, seed=0,
-                      harmony_window=args.harmony_window)
+                      harmony_window=args.harmony_window, beam_size=args.beam_size)
     elapsed = time.perf_counter() - t0
     midi_path, wav_path = out / f"{source.stem}.{args.style}.mid", out / f"{source.stem}.{args.style}.wav"
     result.save_midi(midi_path)
@@ -266,14 +267,11 @@ def cmd_transfer(args: argparse.Namespace) -> None:
 
     if args.bars is not None and args.bars < 1:
         raise CliError(f"--bars: expected a number of bars >= 1, got {args.bars}")
-    for flag, value, ok in (("--temperature", args.temperature, args.temperature >= 0),
-                            ("--top-p", args.top_p, args.top_p is None or 0 < args.top_p <= 1),
-                            ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1),
-                            ("--harmony-window", args.harmony_window, args.harmony_window is None
-                             or args.harmony_window >= 0)):
+    _check_decoding(args)
+    for flag, value, ok in (("--top-p", args.top_p, args.top_p is None or 0 < args.top_p <= 1),
+                            ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1)):
         if not ok:
-            raise CliError(f"{flag}: out of range ({value}); temperature >= 0, 0 < top-p <= 1, top-k >= 1, "
-                           "harmony-window >= 0")
+            raise CliError(f"{flag}: out of range ({value}); 0 < top-p <= 1, top-k >= 1")
     if args.window_bars < 0:
         raise CliError(f"--window-bars: expected a number of bars >= 1 (0: the whole piece at once), got "
                        f"{args.window_bars}")
@@ -293,7 +291,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     piece = transfer(model, tokenizer, took, reference, temperature=args.temperature, top_p=args.top_p,
                      top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens, max_bars=args.bars,
                      window_bars=args.window_bars or None, content_style=content_style, progress=True,
-                     harmony_window=args.harmony_window)
+                     harmony_window=args.harmony_window, beam_size=args.beam_size)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -327,6 +325,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit: expected a number of triplets >= 1, got {args.limit}")
+    _check_decoding(args)
     data = TrainConfig().with_overrides(_config_overrides(args)).data
     if args.manifest:
         bench = load_test_split(args.manifest, args.cache_dir)
@@ -338,7 +337,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         label = Path(name).name or name
         systems[label + (" (style zeroed)" if args.zero_style else "")] = transfer_system(
             model, tokenizer, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
-            zero_style=args.zero_style, harmony_window=args.harmony_window)
+            zero_style=args.zero_style, harmony_window=args.harmony_window, beam_size=args.beam_size)
     if not systems:
         systems = {"identity": "identity", "oracle": "oracle"}
     results = {label: run_bench(system, split=args.split, limit=args.limit, bench=bench, by_style=args.by_style)
@@ -350,7 +349,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
                 print(f"\n{label} by {by}:\n")
                 print(format_style_table(scores[key], by=by, overall=scores))
     if args.json:
-        report = {"split": args.split, "limit": args.limit, "temperature": args.temperature, "top_p": args.top_p,
+        report = {"split": args.split, "limit": args.limit, "temperature": args.temperature, "top_p": args.top_p, "beam_size": args.beam_size,
                   "seed": args.seed, "stylebench": bench.config.to_dict(), "results": results}
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
         print(f"wrote {args.json}")
@@ -413,6 +412,23 @@ def _add_harmony_window(p: argparse.ArgumentParser) -> None:
                         "within BEATS beats of it (mstoolkit.harmony; default: off)")
 
 
+def _add_beam_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--beam-size", type=int, default=1, metavar="K",
+                   help="beam search: keep K hypotheses per window (greedy only; default 1: plain greedy)")
+
+
+def _check_decoding(args: argparse.Namespace) -> None:
+    """The decoding flags in range, before anything slow loads."""
+    for flag, value, ok in (("--temperature", args.temperature, args.temperature >= 0),
+                            ("--harmony-window", args.harmony_window, args.harmony_window is None
+                             or args.harmony_window >= 0),
+                            ("--beam-size", args.beam_size, args.beam_size >= 1
+                             and (args.beam_size == 1 or args.temperature == 0))):
+        if not ok:
+            raise CliError(f"{flag}: out of range ({value}); temperature >= 0, harmony-window >= 0, beam-size >= 1 "
+                           "(above 1 only with --temperature 0)")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; the config-key flags of ``train``/``bench`` (which need torch) are added
     only when ``command`` is that sub-command, so ``mstoolkit --help`` answers at once."""
@@ -447,6 +463,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="demo", help="model: shipped name or checkpoint folder (default: demo)")
     _add_temperature(p)
     _add_harmony_window(p)
+    _add_beam_size(p)
 
     p = add("train", cmd_train, "train a style-transfer model on StyleBench (under torchrun: DDP)")
     p.epilog = ("Every config key is a flag (--lr 3e-4, --data.corpus DIR, --model.dropout 0.1); "
@@ -485,6 +502,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--bars", type=int, help="use only the first N bars of the content")
     _add_temperature(p)
     _add_harmony_window(p)
+    _add_beam_size(p)
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -510,6 +528,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    "by source style")
     _add_temperature(p)
     _add_harmony_window(p)
+    _add_beam_size(p)
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the first triplet (default 0)")

@@ -98,6 +98,11 @@ class Decoder:
     CUDA without a ``generator``); ``compile``: ``torch.compile`` the step first (True, or a dict of
     ``torch.compile`` options, e.g. ``{"mode": "max-autotune-no-cudagraphs"}``). ``use_cache=False``
     recomputes the whole prefix each step (the reference for tests).
+    ``beam_size=K > 1`` (with ``temperature=0``): beam search, K hypotheses per content row, each step
+    keeping the K highest total log-probabilities (under the grammar, bar and harmony masks) among all
+    their one-token extensions; :meth:`sequences` returns each row's best, ranked by
+    ``log p / length ** length_penalty`` (0: the plain total). Why: greedy commits to each note's pitch
+    before it sees the rest of its chord; a beam can keep a second voicing alive until the chord is written.
     Puts ``model`` in eval mode.
 
         >>> dec = Decoder(model, content_ids, mel, max_new_tokens=256, top_k=50)
@@ -110,11 +115,17 @@ class Decoder:
                  top_p: float | None = None, grammar: Any = None, bar_ids: Sequence[int] = (),
                  max_bars: int | None = None, use_cache: bool = True, cuda_graph: bool | None = None,
                  compile: bool | dict[str, Any] = False, generator: torch.Generator | None = None,
-                 bos_id: int = BOS, eos_id: int = EOS, harmony: HarmonyLock | None = None) -> None:
+                 bos_id: int = BOS, eos_id: int = EOS, harmony: HarmonyLock | None = None, beam_size: int = 1,
+                 length_penalty: float = 0.0) -> None:
         cfg = model.config
         self.model, self.device = model.eval(), model.target_emb.weight.device
         self.pad_id, self.bos_id, self.eos_id = cfg.pad_id, bos_id, eos_id
-        self.content = _as_ids(content_ids, cfg.pad_id, self.device)  # (B, S)
+        if beam_size < 1 or beam_size > 1 and (temperature != 0 or compile):
+            raise UserError(f"beam_size={beam_size}: expected >= 1; a beam (> 1) decodes greedily (temperature 0, "
+                            f"got {temperature}) and eagerly (compile off)")
+        self.beam_size, self.length_penalty = int(beam_size), float(length_penalty)
+        # Beam search decodes K rows per content row, side by side: rows b*K .. b*K+K-1 are row b's beams.
+        self.content = _as_ids(content_ids, cfg.pad_id, self.device).repeat_interleave(beam_size, 0)  # (B*K, S)
         B, S = self.content.shape
         max_new_tokens = min(1024, cfg.max_len - 1) if max_new_tokens is None else max_new_tokens
         if not 1 <= max_new_tokens < cfg.max_len:
@@ -136,6 +147,9 @@ class Decoder:
         self.out = torch.full((B, max_new_tokens + 1), cfg.pad_id, **long)  # BOS + generated tokens
         self.finished = torch.zeros(B, dtype=torch.bool, device=self.device)
         self.bars = torch.zeros(B, **long)  # bar tokens emitted so far
+        self.score = torch.zeros(B, device=self.device)  # beam search: total log-prob of each row's hypothesis
+        self.finished_logp = torch.full((V,), float("-inf"), device=self.device)  # a finished beam only pads,
+        self.finished_logp[cfg.pad_id] = 0.0  # at no cost, so it competes with its final score
         self.is_bar = torch.zeros(V, dtype=torch.bool, device=self.device)
         self.is_bar[self.bar_ids] = True
         self.harmony = None
@@ -170,8 +184,8 @@ class Decoder:
         if use_cache and compile:
             options = {"fullgraph": True, "dynamic": False, **(compile if isinstance(compile, dict) else {})}
             self._step_fn, self.mode = torch.compile(self._cached_step, **options), "compiled"
-        if cuda_graph is None:
-            cuda_graph = use_cache and self.device.type == "cuda" and generator is None
+        if cuda_graph is None:  # a beam step slices the cache up to the host's step count: not capturable
+            cuda_graph = use_cache and self.device.type == "cuda" and generator is None and beam_size == 1
         if cuda_graph:
             self._capture()
 
@@ -182,8 +196,9 @@ class Decoder:
 
         Decoded positions stay: the continuation is written in the new style.
         """
-        mel = _as_mel(style_mel, len(self.content), self.model.config.n_mels, self.device)  # (B, n_mels, frames)
-        style = self.model.style_encoder(mel)  # (B, d_style)
+        rows = len(self.content) // self.beam_size  # content rows before the beams
+        mel = _as_mel(style_mel, rows, self.model.config.n_mels, self.device)  # (rows, n_mels, frames)
+        style = self.model.style_encoder(mel).repeat_interleave(self.beam_size, 0)  # (B, d_style)
         self.memory, self.memory_mask = self.model.encode(self.content, style)  # (B, S, d_model)
         self.model.fill_cross(self.cache, self.memory, self.memory_mask, self.content)
 
@@ -197,6 +212,8 @@ class Decoder:
         self.out[:, 0] = self.bos_id
         self.finished.zero_()
         self.bars.zero_()
+        self.score.zero_()
+        self.score.view(-1, self.beam_size)[:, 1:] = float("-inf")  # all beams start equal: expand only the first
         if self.grammar is not None:
             self.state.fill_(int(self.grammar.start_state))
         if self.harmony is not None:
@@ -218,7 +235,7 @@ class Decoder:
             tensor.copy_(value)
 
     def _state_tensors(self) -> list[torch.Tensor]:
-        tensors = [self.token, self.pos, self.out, self.finished, self.bars]
+        tensors = [self.token, self.pos, self.out, self.finished, self.bars, self.score]
         if self.grammar is not None:
             tensors.append(self.state)
         if self.harmony is not None:
@@ -259,8 +276,15 @@ class Decoder:
                 break
 
     def sequences(self) -> list[list[int]]:
-        """The generated rows as ``[BOS, ..., EOS]`` id lists (see :meth:`complete`)."""
-        return [self.complete(row) for row in self.out[:, : self.n + 1].tolist()]
+        """The generated rows as ``[BOS, ..., EOS]`` id lists (see :meth:`complete`); with a beam, each
+        content row's best hypothesis."""
+        rows = [self.complete(row) for row in self.out[:, : self.n + 1].tolist()]
+        if self.beam_size == 1:
+            return rows
+        lengths = torch.tensor([len(row) - 1 for row in rows], dtype=torch.float, device=self.device)
+        ranked = (self.score / lengths.clamp_min(1) ** self.length_penalty).view(-1, self.beam_size)  # (B, K)
+        best = ranked.argmax(dim=1).tolist()
+        return [rows[b * self.beam_size + k] for b, k in enumerate(best)]
 
     def complete(self, ids: list[int]) -> list[int]:
         """Cut ``ids`` after its EOS; a row without one (it hit a limit) is cut back to its longest
@@ -297,7 +321,9 @@ class Decoder:
         logits = logits.float() + mask  # (B, V)
         if self.harmony is not None:  # only the content's pitch classes near this position (mstoolkit.harmony)
             logits = logits + self.harmony.mask(self.token)
-        if self.temperature == 0:
+        if self.beam_size > 1:
+            token = self._beam_select(logits, mask)  # (B,); the rows' state now follows the beams kept
+        elif self.temperature == 0:
             token = logits.argmax(dim=-1)  # (B,)
         else:
             logits = apply_temperature(logits, self.temperature)
@@ -320,6 +346,38 @@ class Decoder:
         self.pos += 1
         self.out.index_copy_(1, self.pos, token[:, None])
         self.token.copy_(token)
+
+    def _beam_select(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """One beam-search step over masked ``logits (B*K, V)``: keep, for each content row, the K best
+        one-token extensions of its K hypotheses; reorder every per-row state tensor to follow them and
+        return their tokens ``(B*K,)``."""
+        K, V = self.beam_size, logits.shape[-1]
+        if self.max_bars is not None:  # as greedy does, a bar that would start bar max_bars + 1 ends the piece:
+            at_limit = (self.bars >= self.max_bars) & (mask[:, self.eos_id] == 0)  # (B*K,) its mass goes to EOS
+            ends = torch.logaddexp(logits[:, self.eos_id], logits[:, self.is_bar].logsumexp(dim=-1))
+            logits = logits.masked_fill(at_limit[:, None] & self.is_bar[None, :], float("-inf"))
+            logits[:, self.eos_id] = torch.where(at_limit, ends, logits[:, self.eos_id])
+        logp = torch.where(self.finished[:, None], self.finished_logp, logits.log_softmax(dim=-1))  # (B*K, V)
+        total = (self.score[:, None] + logp).view(-1, K * V)  # (B, K*V)
+        best, flat = total.topk(K, dim=-1)  # (B, K) each, best first
+        parent = (torch.arange(len(total), device=self.device)[:, None] * K + flat // V).view(-1)  # (B*K,)
+        self._reorder(parent)
+        self.score.copy_(best.view(-1))
+        self.finished |= self.score == float("-inf")  # fewer than K possible extensions: the rest are dead ends
+        return (flat % V).view(-1)
+
+    def _reorder(self, rows: torch.Tensor) -> None:
+        """Row ``i`` of every per-row state becomes row ``rows[i]``'s (beams of one content row only trade
+        among themselves, so the content, style and cross-attention cache need no move)."""
+        filled = self.n + 1  # self-attention positions written so far (this step's included)
+        tensors = [self.out, self.finished, self.bars]
+        tensors += [self.state] if self.grammar is not None else []
+        tensors += self.harmony.tensors() if self.harmony is not None else []
+        tensors += [t for t in (self.cache.grid_bar, self.cache.grid_key) if t is not None]
+        for tensor in tensors:
+            tensor.copy_(tensor[rows])
+        for layer in self.cache.self_k + self.cache.self_v:  # (B*K, H, L, hs): only the filled prefix moves
+            layer[:, :, :filled] = layer[rows, :, :filled]
 
     def _capture(self) -> None:
         """Record one step as a CUDA graph (after warm-up steps on a side stream, as CUDA requires).
@@ -361,7 +419,8 @@ def generate(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, 
              grammar: Any = None, bar_ids: Sequence[int] = (), max_bars: int | None = None,
              use_cache: bool = True, cuda_graph: bool | None = None, compile: bool | dict[str, Any] = False,
              generator: torch.Generator | None = None, bos_id: int = BOS, eos_id: int = EOS,
-             harmony: HarmonyLock | None = None) -> list[list[int]]:
+             harmony: HarmonyLock | None = None, beam_size: int = 1,
+             length_penalty: float = 0.0) -> list[list[int]]:
     """Generate a batch; returns one ``[BOS, ..., EOS]`` id list per content row (see :class:`Decoder`).
 
         >>> rows = generate(model, [ids_a, ids_b], mel, max_new_tokens=256, temperature=0.9, top_k=40,
@@ -372,7 +431,8 @@ def generate(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, 
         decoder = Decoder(model, content_ids, style_mel, max_new_tokens=max_new_tokens, temperature=temperature,
                           top_k=top_k, top_p=top_p, grammar=grammar, bar_ids=bar_ids, max_bars=max_bars,
                           use_cache=use_cache, cuda_graph=cuda_graph, compile=compile, generator=generator,
-                          bos_id=bos_id, eos_id=eos_id, harmony=harmony)
+                          bos_id=bos_id, eos_id=eos_id, harmony=harmony, beam_size=beam_size,
+                          length_penalty=length_penalty)
         decoder.run()
         return decoder.sequences()
     finally:
@@ -512,7 +572,8 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
              window_bars: int | None = 4, max_bars: int | None = None, max_new_tokens: int | None = None,
              temperature: float = TRANSFER_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
              constrained: bool = True, seed: int | None = None, content_style: str | None = "straight",
-             batch_windows: int = 16, progress: bool = False, harmony_window: float | None = None):
+             batch_windows: int = 16, progress: bool = False, harmony_window: float | None = None,
+             beam_size: int = 1):
     """Re-write ``content`` in the style of ``reference``; returns a :class:`~mstoolkit.piece.Piece`.
 
     ``content``: an :class:`~mstoolkit.intake.Intake`, or anything ``load_piece`` takes (path, MIDI
@@ -544,6 +605,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     :func:`token_budget` tokens per window unless ``max_new_tokens`` says otherwise; ``seed`` fixes
     the sampling. ``harmony_window=W`` (beats) keeps the content's harmony: a note may only take a pitch
     class the content sounds within ``W`` beats of it (:class:`~mstoolkit.harmony.HarmonyLock`; None: off).
+    ``beam_size=K > 1`` (greedy only) keeps K hypotheses per window (beam search, see :class:`Decoder`).
 
         >>> swing = transfer(model, tokenizer, "chorale.mid", swing_piece, temperature=0.9, top_p=0.95)  # doctest: +SKIP
     """
@@ -591,7 +653,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
                                 temperature=temperature, top_k=top_k, top_p=top_p,
                                 grammar=tokenizer.grammar if constrained else None, bar_ids=tokenizer.bar_ids,
                                 max_bars=size, generator=generator, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
-                                harmony=harmony)
+                                harmony=harmony, beam_size=beam_size)
             bar.update(min(batch_windows, len(ids) - first))
     edges = piece.bar_starts(piece.end_tick + 4 * 192)  # bar lines, past the last bar too
     notes = []

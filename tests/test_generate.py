@@ -117,6 +117,74 @@ def test_batch_rows_are_independent():
     assert batched[0] == alone[0]
 
 
+# ------------------------------------------------------------------------------ beam search
+def sequence_log_prob(model, content, mel, rows, grammar):
+    """Total log-probability of each ``[BOS, ...]`` row (PAD after EOS costs nothing) under the grammar
+    mask, from one teacher-forced full pass (the reference a beam's running score must equal)."""
+    out = torch.as_tensor(rows)  # (B, T)
+    memory, memory_mask = model.encode(content, model.style_encoder(mel.expand(len(out), -1, -1)))
+    logits = model.next_token_logits(out[:, :-1], memory, memory_mask, content).float()  # (B, T-1, V)
+    totals = []
+    for b, row in enumerate(out.tolist()):
+        state, total = grammar.start_state, 0.0
+        for i, token in enumerate(row[1:]):
+            if token == 0:  # PAD after EOS
+                break
+            allowed = torch.as_tensor(grammar.next_state[state] >= 0)
+            allowed[[0, 1]] = False  # PAD and BOS are never generated
+            total += logits[b, i].masked_fill(~allowed, float("-inf")).log_softmax(-1)[token].item()
+            state = grammar.next_state[state, token]
+        totals.append(total)
+    return totals
+
+
+def test_beam_scores_are_the_log_probabilities_of_the_sequences_kept():
+    """After every reorder of the KV cache and the step state, each hypothesis's running score is the
+    log-probability of its own tokens, and the best is at least as likely as the greedy sequence. (The
+    demo model, because a random one keeps its beams identical until the last tokens, where a wrong
+    reorder would go unseen.)"""
+    from mstoolkit.checkpoint import load_with_tokenizer
+    from mstoolkit.data import style_reference
+    from mstoolkit.generate import prepare_content, reference_mel
+    from mstoolkit.piece import sample_paths
+
+    model, tokenizer, _ = load_with_tokenizer("demo")
+    content = torch.tensor([tokenizer.encode(prepare_content(tokenizer, sample_paths()["bwv66.6"]).slice_bars(0, 2))])
+    mel = torch.as_tensor(reference_mel(style_reference("waltz"), n_mels=model.config.n_mels))
+    grammar, K, n = tokenizer.grammar, 3, 120
+    options = dict(max_new_tokens=n, temperature=0, grammar=grammar, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
+    decoder = Decoder(model, content, mel, beam_size=K, **options)
+    decoder.run()
+    rows = decoder.out[:, : n + 1]
+    assert (rows[1:] != rows[0]).any(dim=0).nonzero().min() < n - 20  # the beams part early
+    grammar = SimpleNamespace(next_state=np.asarray(grammar.next_state), start_state=grammar.start_state)
+    reference = torch.tensor(sequence_log_prob(model, content.repeat_interleave(K, 0), mel[None], rows.tolist(),
+                                               grammar))
+    assert torch.allclose(decoder.score, reference, atol=1e-3), (decoder.score, reference)
+    greedy = Decoder(model, content, mel, **options)
+    greedy.run()
+    greedy_score = sequence_log_prob(model, content, mel[None], greedy.out.tolist(), grammar)[0]
+    assert decoder.score.max().item() >= greedy_score - 1e-4
+
+
+def test_beam_rows_are_independent_and_follow_the_grammar_and_bar_limit():
+    model, (content, mel) = make_model(), inputs()
+    options = dict(max_new_tokens=200, temperature=0, grammar=make_grammar(), bar_ids=[BAR], max_bars=2, beam_size=3)
+    batched = generate(model, content, mel, **options)
+    assert batched[1] == generate(model, content[1], mel, **options)[0]
+    assert all(accepts(make_grammar(), seq) and seq.count(BAR) <= 2 for seq in batched)
+    per_row_mels = mel.expand(3, -1, -1)  # one mel per content row: repeated for its beams
+    assert generate(model, content, per_row_mels, **options) == batched
+
+
+@pytest.mark.parametrize("bad", [dict(beam_size=0), dict(beam_size=2, temperature=0.9),
+                                 dict(beam_size=2, temperature=0, compile=True)])
+def test_bad_beam_options_raise(bad):
+    model, (content, mel) = make_model(), inputs()
+    with pytest.raises(ValueError, match="beam_size"):
+        Decoder(model, content, mel, max_new_tokens=10, **bad)
+
+
 def test_compiled_step_traces_as_one_graph():
     """The step the CUDA graph captures has no graph break (fullgraph) and computes the same tokens."""
     model, (content, mel) = make_model(), inputs()
