@@ -26,6 +26,7 @@ import random
 
 import torch
 
+from mstoolkit.config import MEL_HOP_SECONDS
 from mstoolkit.piece import Piece
 
 # The robustness benchmark's unseen instruments (vibraphone, church organ, clarinet): never drawn here.
@@ -34,7 +35,6 @@ HELD_OUT_PROGRAMS = (11, 19, 71)
 # effects (112-127) and without the held-out test instruments.
 TIMBRE_POOL = tuple(p for p in range(112) if p not in HELD_OUT_PROGRAMS)
 
-HOP_SECONDS = 512 / 22050  # one mel frame of StyleBench's default analysis
 
 
 def with_timbre(piece: Piece, seed: int) -> Piece:
@@ -84,8 +84,8 @@ def room_and_noise(mel: torch.Tensor, generator: torch.Generator | None = None, 
     power = torch.pow(10.0, mel.double() / 10.0)  # (n_mels, frames)
     if float(torch.rand((), generator=generator)) < reverb_probability:
         seconds = uniform(*rt60)
-        n_taps = max(2, min(mel.shape[-1], math.ceil(seconds / HOP_SECONDS)))
-        t = torch.arange(1, n_taps, dtype=power.dtype) * HOP_SECONDS  # (n_taps - 1,) delays in seconds
+        n_taps = max(2, min(mel.shape[-1], math.ceil(seconds / MEL_HOP_SECONDS)))
+        t = torch.arange(1, n_taps, dtype=power.dtype) * MEL_HOP_SECONDS  # (n_taps - 1,) delays in seconds
         decay = torch.pow(10.0, -6.0 * t / seconds)  # -60 dB at RT60, in power
         decay = decay / decay.sum() * 10.0 ** (uniform(*tail_db) / 10.0)
         # causal convolution along time: pad the past with zeros, flip the kernel for conv1d's correlation

@@ -43,6 +43,10 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 # option for variety.
 TRANSFER_TEMPERATURE = 0.0
 
+# Seconds per mel frame at audio.mel's defaults (hop 512 samples at 22,050 Hz): what the recogniser and the
+# reference augmentations need to turn seconds into frames without importing the audio stack.
+MEL_HOP_SECONDS = 512 / 22050
+
 
 class UserError(ValueError):
     """A mistake in what the user gave (a config key or value, a file, an argument), explained in its

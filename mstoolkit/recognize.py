@@ -20,8 +20,8 @@ centroids are nearly as close (e.g. noisy swing vs shuffle).
 *Is it a known style at all*: silence first (the loudest mel bin below ``SILENCE_DB`` = -60 dB; zeros
 give -80, white noise at -90 dBFS gives -64), then noise (a spectrum as flat as white noise's:
 ``spectral_flatness`` above ``NOISE_FLATNESS``; an encoder trained on noisy references, see
-``mstoolkit.augment``, can place white noise near a style, so this check does not rely on it), then ``distance``: the Mahalanobis distance of ``v`` to the
-nearest style mean, with the pooled within-style covariance (shrunk halfway to a scaled identity) of the
+``mstoolkit.augment``, can place white noise near a style, so this check does not rely on it), then
+``distance``: the Mahalanobis distance of ``v`` to the nearest style mean, with the pooled within-style covariance (shrunk halfway to a scaled identity) of the
 build references, each heard clean and through four mild recording conditions (a 0.8 s room, noise
 at 30 dB SNR, a 5 kHz low-pass, 12 dB quieter). Above ``threshold`` the answer is "matches no known
 style". The threshold is the geometric midpoint between the farthest held-out reference (windows
@@ -76,7 +76,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mstoolkit.config import UserError
+from mstoolkit.config import MEL_HOP_SECONDS, UserError
 
 CACHE_VERSION = 1  # bump when the recipe below (windows, calibration rule) changes what a cache file holds
 SILENCE_DB = -60.0  # a reference whose loudest mel bin is below this (dB, ref 1.0) is silence
@@ -85,7 +85,6 @@ SILENCE_DB = -60.0  # a reference whose loudest mel bin is below this (dB, ref 1
 # noise at 5 dB SNR at most 0.29, speech 0.01 (measured on the shipped samples, all nine styles).
 NOISE_FLATNESS = 0.5
 MIN_SECONDS = 1.0  # shorter references hold less than a bar: too little to hear a style in
-HOP_SECONDS = 512 / 22050  # one mel frame (audio.mel's defaults)
 
 
 @dataclass(frozen=True)
@@ -449,7 +448,7 @@ class StyleRecognizer:
         spec = np.asarray(spec, dtype=np.float32)  # (n_mels, frames)
         if not np.all(np.isfinite(spec)):
             raise UserError(f"{where}: the mel spectrogram holds NaN or infinite values")
-        seconds = spec.shape[1] * HOP_SECONDS
+        seconds = spec.shape[1] * MEL_HOP_SECONDS
         if seconds < MIN_SECONDS:
             raise UserError(f"{where}: {seconds:.2f} s is too short to hear a style in; give at least "
                             f"{MIN_SECONDS:g} s (a bar or more)")

@@ -134,6 +134,14 @@ def test_mel_shape_and_floor():
     assert np.all(spec == pytest.approx(audio.DB_FLOOR))
 
 
+def test_mel_hop_seconds_is_one_frame_of_the_default_mel():
+    """config.MEL_HOP_SECONDS (used where the audio stack is not imported) follows audio.mel's defaults."""
+    from mstoolkit.config import MEL_HOP_SECONDS
+
+    one_second = audio.mel(np.zeros(audio.SAMPLE_RATE * 4, dtype=np.float32)).shape[1] / 4
+    assert one_second == pytest.approx(1 / MEL_HOP_SECONDS, abs=0.5)
+
+
 def test_mel_of_music_spans_a_real_range(rendered):
     spec = audio.mel(rendered)
     assert spec.shape == (128, 1 + len(rendered) // 512)
