@@ -17,17 +17,17 @@ by minimising the negative log-likelihood of the true styles of held-out referen
 runs to the cap; confidence is then near 1 for a clear reference and spreads only where two
 centroids are nearly as close (e.g. noisy swing vs shuffle).
 
-*Is it a known style at all*: silence first (the loudest mel bin below ``SILENCE_DB`` = -60 dB; zeros
-give -80, white noise at -90 dBFS gives -64), then noise (a spectrum as flat as white noise's:
+*Is it a known style at all*: silence first (the loudest mel bin below ``SILENCE_DB`` = -60 dB; zeros give
+-80, white noise at -90 dBFS gives -64), then noise (a spectrum as flat as white noise's:
 ``spectral_flatness`` above ``NOISE_FLATNESS``; an encoder trained on noisy references, see
 ``mstoolkit.augment``, can place white noise near a style, so this check does not rely on it), then
-``distance``: the Mahalanobis distance of ``v`` to the nearest style mean, with the pooled within-style covariance (shrunk halfway to a scaled identity) of the
-build references, each heard clean and through four mild recording conditions (a 0.8 s room, noise
-at 30 dB SNR, a 5 kHz low-pass, 12 dB quieter). Above ``threshold`` the answer is "matches no known
-style". The threshold is the geometric midpoint between the farthest held-out reference (windows
-never used for the means, in all five conditions) and the nearest synthetic non-music (white, pink and
-brown noise at two levels); the shipped speech is left out of the calibration, so the tests judge the
-threshold on audio it never saw.
+``distance``: the Mahalanobis distance of ``v`` to the nearest style mean, with the pooled within-style
+covariance (shrunk halfway to a scaled identity) of the build references, each heard clean and through four
+mild recording conditions (a 0.8 s room, noise at 30 dB SNR, a 5 kHz low-pass, 12 dB quieter). Above
+``threshold`` the answer is "matches no known style". The threshold is the geometric midpoint between the
+farthest held-out reference (windows never used for the means, in all five conditions) and the nearest
+synthetic non-music (white, pink and brown noise at two levels); the shipped speech is left out of the
+calibration, so the tests judge the threshold on audio it never saw.
 
 Why a distance and not the best cosine: measured with the demo model (``benchmarks/reference_robustness.py``,
 StyleBench test windows, 4 per style), the best cosine cannot separate music from non-music: speech
