@@ -275,12 +275,7 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     if args.window_bars < 0:
         raise CliError(f"--window-bars: expected a number of bars >= 1 (0: the whole piece at once), got "
                        f"{args.window_bars}")
-    from mstoolkit.styles import list_styles
-
-    content_style = None if args.content_style.lower() == "none" else args.content_style
-    if content_style is not None and content_style not in list_styles():  # before the model loads
-        raise CliError(f"--content-style {content_style!r}: not a style; styles: {', '.join(list_styles())}, "
-                       "or none")
+    content_style = _content_style(args)
     took = intake(args.content, timing=args.timing, drums=args.drums, downbeat=args.downbeat)
     print(f"content {args.content}: {took.account}")
     reference = reference_of_flag(args.style, Path(args.content))
@@ -326,6 +321,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit: expected a number of triplets >= 1, got {args.limit}")
     _check_decoding(args)
+    content_style = _content_style(args)
     data = TrainConfig().with_overrides(_config_overrides(args)).data
     if args.manifest:
         bench = load_test_split(args.manifest, args.cache_dir)
@@ -335,9 +331,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     for name in args.checkpoint or []:
         model, tokenizer, folder = _load_model(name, args.device)
         label = Path(name).name or name
-        systems[label + (" (style zeroed)" if args.zero_style else "")] = transfer_system(
+        label += " (style zeroed)" if args.zero_style else ""
+        label += f" (content {content_style} first)" if content_style else ""
+        systems[label] = transfer_system(
             model, tokenizer, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
-            zero_style=args.zero_style, harmony_window=args.harmony_window, beam_size=args.beam_size)
+            zero_style=args.zero_style, harmony_window=args.harmony_window, beam_size=args.beam_size,
+            content_style=content_style)
     if not systems:
         systems = {"identity": "identity", "oracle": "oracle"}
     results = {label: run_bench(system, split=args.split, limit=args.limit, bench=bench, by_style=args.by_style)
@@ -350,6 +349,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
                 print(format_style_table(scores[key], by=by, overall=scores))
     if args.json:
         report = {"split": args.split, "limit": args.limit, "temperature": args.temperature, "top_p": args.top_p, "beam_size": args.beam_size,
+                  "content_style": content_style,
                   "seed": args.seed, "stylebench": bench.config.to_dict(), "results": results}
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
         print(f"wrote {args.json}")
@@ -410,6 +410,17 @@ def _add_harmony_window(p: argparse.ArgumentParser) -> None:
     p.add_argument("--harmony-window", type=float, default=None, metavar="BEATS",
                    help="keep the content's harmony: each note may only take a pitch class the content sounds "
                         "within BEATS beats of it (mstoolkit.harmony; default: off)")
+
+
+def _content_style(args: argparse.Namespace) -> str | None:
+    """``--content-style`` as ``transfer`` takes it (None for 'none'), checked before the model loads."""
+    from mstoolkit.styles import list_styles
+
+    content_style = None if args.content_style.lower() == "none" else args.content_style
+    if content_style is not None and content_style not in list_styles():
+        raise CliError(f"--content-style {content_style!r}: not a style; styles: {', '.join(list_styles())}, "
+                       "or none")
+    return content_style
 
 
 def _add_beam_size(p: argparse.ArgumentParser) -> None:
@@ -533,6 +544,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, help="sample among the k most likely tokens only")
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the first triplet (default 0)")
     p.add_argument("--zero-style", action="store_true", help="ablation: replace the style vector by zeros")
+    p.add_argument("--content-style", default="none",
+                   help="'none' (default): the model reads each triplet's content as StyleBench renders it, as "
+                        "in training; a style name (straight) re-renders it first, as transfer does to a raw file")
     p.add_argument("--manifest", type=_manifest_file, help="a saved test split (JSON), or test_split_v1 (the "
                    "shipped one), instead of a fresh build")
     p.add_argument("--cache-dir", help="data cache folder (default: $MSTOOLKIT_CACHE or ~/.cache/mstoolkit)")

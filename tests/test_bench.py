@@ -5,7 +5,7 @@ import pytest
 
 from mstoolkit import metrics
 from mstoolkit.bench import (STYLE_METRICS, format_style_table, format_table, run_bench, sample_style_classifier,
-                             style_classifier, summarize)
+                             style_classifier, summarize, transfer_system)
 from mstoolkit.data import StyleBenchConfig, build_stylebench
 from mstoolkit.piece import Note, Piece, TempoChange, TimeSignature
 from pieces import make_piece
@@ -81,6 +81,27 @@ def test_a_callable_system_gets_the_triplet_and_is_scored_like_a_baseline(bench,
         run_bench(lambda *args: None, bench=bench, limit=1, progress=False)
     with pytest.raises(ValueError, match="identity"):
         run_bench("copy", bench=bench)
+
+
+@pytest.mark.parametrize("content_style", [None, "straight"])
+def test_a_model_reads_the_triplet_content_as_rendered_unless_asked(bench, monkeypatch, content_style):
+    """StyleBench content is already a rendering in the source style (what training showed the model, and
+    what the baselines read): the model system passes it as given; "straight" re-renders it as ``transfer``
+    does to a raw file, for measuring that path."""
+    import mstoolkit.generate
+
+    calls = []
+
+    def spy(model, tokenizer, content, reference, **options):
+        calls.append((content, options["content_style"]))
+        return content
+
+    monkeypatch.setattr(mstoolkit.generate, "transfer", spy)
+    options = {} if content_style is None else {"content_style": content_style}
+    run_bench(transfer_system(None, None, **options), bench=bench, limit=3, progress=False)
+    triplets = bench.triplets["test"][:3]
+    assert [content for content, _ in calls] == [bench.content(t) for t in triplets]
+    assert {style for _, style in calls} == {content_style}
 
 
 def test_style_classifier_is_cached_with_the_build(bench, monkeypatch):

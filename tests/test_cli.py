@@ -207,6 +207,7 @@ def test_wrong_arguments_exit_2_with_one_clear_line(run, tmp_path, capsys):
     assert "--top-p" in fails(transfer + ["--style", "swing", "--top-p", "1.5"], capsys)
     assert "--beam-size" in fails(transfer + ["--style", "swing", "--beam-size", "4", "--temperature", "0.9"], capsys)
     assert "--beam-size" in fails(["bench", "--beam-size", "0"], capsys)
+    assert "--content-style 'polka': not a style" in fails(["bench", "--content-style", "polka"], capsys)
     assert "--content-style 'polka': not a style" in fails(transfer + ["--style", "swing", "--content-style", "polka"],
                                                             capsys)
     assert "did you mean --lr" in fails(["train", "--lrr", "0.1"], capsys)
