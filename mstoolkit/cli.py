@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mstoolkit.config import TRANSFER_TEMPERATURE, UserError
+from mstoolkit.shipped import DEFAULT_MODEL
 
 
 class CliError(UserError):
@@ -471,7 +472,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "the main job: round-trip a shipped chorale, then transfer it into a style")
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--style", default="swing", help="style name (default: swing)")
-    p.add_argument("--checkpoint", default="demo", help="model: shipped name or checkpoint folder (default: demo)")
+    p.add_argument("--checkpoint", default=DEFAULT_MODEL, help="model: shipped name or checkpoint folder "
+                   f"(default: {DEFAULT_MODEL})")
     _add_temperature(p)
     _add_harmony_window(p)
     _add_beam_size(p)
@@ -506,8 +508,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    "starts that much later), file keeps the file's bar lines (default auto)")
     p.add_argument("--drums", default="keep", choices=("keep", "transfer"), help="drum tracks: kept as they "
                    "are and laid back over the result, or given to the model with the rest (default keep)")
-    p.add_argument("--checkpoint", default="demo", help="shipped name, checkpoint folder or run folder "
-                   "(default: demo)")
+    p.add_argument("--checkpoint", default=DEFAULT_MODEL, help="shipped name, checkpoint folder or run folder "
+                   f"(default: {DEFAULT_MODEL})")
     p.add_argument("--out", required=True, help="output .mid")
     p.add_argument("--wav", help="also render the output to this .wav")
     p.add_argument("--bars", type=int, help="use only the first N bars of the content")
@@ -558,7 +560,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.epilog = "Serves on 127.0.0.1 only; Ctrl-C stops the server. Needs no internet connection."
     p.add_argument("--port", type=int, help="port to serve on (default: 8866, or a free one if that is taken)")
     p.add_argument("--no-browser", action="store_true", help="print the URL but do not open a browser")
-    p.add_argument("--model", default="demo", help="shipped name, checkpoint folder or run folder (default: demo)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped name, checkpoint folder or run folder "
+                   f"(default: {DEFAULT_MODEL})")
     return parser
 
 

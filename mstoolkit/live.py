@@ -45,6 +45,7 @@ from mstoolkit.data import style_reference
 from mstoolkit.generate import Decoder, prepare_content, reference_mel, token_budget
 from mstoolkit.intake import intake
 from mstoolkit.piece import TICKS_PER_QUARTER, Note, Piece, TempoChange, load_piece, sample_paths
+from mstoolkit.shipped import DEFAULT_MODEL
 from mstoolkit.tokenizer import bar_ticks
 
 SAMPLE_RATE = 48_000  # the soundfont synthesizer's own rate: no resampling on the hot path
@@ -187,7 +188,7 @@ class LiveSession:
     which would change the loudness from beat to beat).
     """
 
-    def __init__(self, model: Any = "demo", content: Any = "bwv66.6", *, tokenizer: Any = None,
+    def __init__(self, model: Any = DEFAULT_MODEL, content: Any = "bwv66.6", *, tokenizer: Any = None,
                  style: Any = "straight", styles: list[str] | None = None, quantize: str = "beat",
                  lookahead: float = 1.5, margin: float = 0.15, preroll: float = 0.4, window_bars: int = 4,
                  bars: int | None = None, loop: bool = True, content_style: str | None = "straight",

@@ -18,6 +18,10 @@ from pathlib import Path
 
 PACKAGE = "mstoolkit.data_samples"
 
+# The shipped checkpoint every entry point opens when none is named: the CLI's demo, transfer and studio,
+# LiveSession and the widgets (one place, so a better model is one line away).
+DEFAULT_MODEL = "demo"
+
 
 def shipped_root() -> Path:
     """The folder of the package ``mstoolkit.data_samples`` (the repository's ``data_samples/``)."""

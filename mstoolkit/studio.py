@@ -17,6 +17,7 @@ import socket
 from pathlib import Path
 
 from mstoolkit.config import UserError
+from mstoolkit.shipped import DEFAULT_MODEL
 
 APPS = Path(__file__).resolve().parent / "apps"
 APP_NOTEBOOK = APPS / "studio.ipynb"
@@ -78,7 +79,7 @@ def url(port: int) -> str:
     return f"http://{HOST}:{port}/"
 
 
-def serve(port: int | None = None, open_browser: bool = True, model: str = "demo") -> None:
+def serve(port: int | None = None, open_browser: bool = True, model: str = DEFAULT_MODEL) -> None:
     """Serve the studio until Ctrl-C. ``port=None``: 8866, or a free port if that one is taken.
 
     ``model``: a shipped name, a checkpoint or run folder, or ``"debug"``. Raises ValueError for a

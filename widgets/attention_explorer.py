@@ -25,6 +25,7 @@ from mstoolkit import viz
 from mstoolkit.generate import generate, reference_mel, token_budget
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.piece import TICKS_PER_QUARTER, MidiError, Piece, load_piece, sample_paths
+from mstoolkit.shipped import DEFAULT_MODEL
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import RemiTokenizer
 
@@ -83,7 +84,7 @@ class AttentionExplorer(w.VBox):
     ``status`` (model and inputs), ``view_status`` (window, note) and ``export_status`` messages.
     """
 
-    def __init__(self, model: MusicStyleTransformer | str | None = "demo", tokenizer: RemiTokenizer | None = None,
+    def __init__(self, model: MusicStyleTransformer | str | None = DEFAULT_MODEL, tokenizer: RemiTokenizer | None = None,
                  sample: str | None = None, style: str = "swing", bars: int = 8, window: tuple[int, int] = (1, 2),
                  kind: str = "cross"):
         names = sorted(sample_paths())

@@ -27,6 +27,7 @@ from mstoolkit.losses import gram_matrices, gram_style_loss
 from mstoolkit.metrics import nearest_neighbour_agreement
 from mstoolkit.model import MusicStyleTransformer
 from mstoolkit.piece import MidiError, load_piece, sample_paths
+from mstoolkit.shipped import DEFAULT_MODEL
 from mstoolkit.styles import list_styles, render_style
 
 from ._common import UPLOAD_ACCEPT, mel_from_upload, open_model, replace_figure, show_message
@@ -47,7 +48,7 @@ class GramExplorer(w.VBox):
     ``map_status`` (messages).
     """
 
-    def __init__(self, model: MusicStyleTransformer | str | None = "demo", sample: str | None = None,
+    def __init__(self, model: MusicStyleTransformer | str | None = DEFAULT_MODEL, sample: str | None = None,
                  styles: Sequence[str] = ("straight", "swing"), bars: int = 4, per_style: int = 4):
         names = sorted(sample_paths())
         self.checkpoint = w.Text(value=model if isinstance(model, str) else "", description="Checkpoint",

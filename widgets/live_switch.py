@@ -20,6 +20,7 @@ import numpy as np
 import traitlets
 
 from mstoolkit.live import Chunk, LiveSession
+from mstoolkit.shipped import DEFAULT_MODEL
 
 from ._common import StyleEar, reference_from_upload
 
@@ -48,7 +49,7 @@ class LiveSwitch(anywidget.AnyWidget):
     quantize = traitlets.Unicode("beat").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, model: Any = "demo", content: Any = "bwv66.6", *, session: LiveSession | None = None,
+    def __init__(self, model: Any = DEFAULT_MODEL, content: Any = "bwv66.6", *, session: LiveSession | None = None,
                  recognizer: Any = "auto", **session_options: Any) -> None:
         super().__init__()
         self._ear = StyleEar(recognizer)

@@ -31,6 +31,7 @@ from mstoolkit.bench import sample_style_classifier
 from mstoolkit.data import style_reference
 from mstoolkit.intake import Intake, intake
 from mstoolkit.piece import MidiError, Piece, load_piece, sample_paths
+from mstoolkit.shipped import DEFAULT_MODEL
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import RemiTokenizer
 
@@ -92,7 +93,7 @@ class TransferStudio(w.VBox):
     (uploaded references are used without being checked).
     """
 
-    def __init__(self, model: str | os.PathLike | MusicStyleTransformer | None = "demo", *,
+    def __init__(self, model: str | os.PathLike | MusicStyleTransformer | None = DEFAULT_MODEL, *,
                  tokenizer: RemiTokenizer | None = None, sample: str = "bwv66.6", style: str = "swing",
                  bars: int = 4, temperature: float = TRANSFER_TEMPERATURE, top_p: float = 0.95, seed: int = 0,
                  classify: bool = True, recognizer: Any = "auto"):
