@@ -108,7 +108,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> None:
     """The README's main job: tokenize and round-trip a shipped Bach chorale, then transfer it into a
-    style with the shipped demo model, written as MIDI and WAV."""
+    style with the shipped default model (``shipped.DEFAULT_MODEL``), written as MIDI and WAV."""
     from mstoolkit.audio import render, save_wav
     from mstoolkit.generate import transfer
     from mstoolkit.metrics import note_prf
@@ -132,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if not same:
         raise CliError("the tokenizer round trip changed the notes")
 
-    # Style transfer with the demo model: the reference is another chorale rendered in the style.
+    # Style transfer with the chosen model: the reference is another chorale rendered in the style.
     model, tokenizer, folder = _load_model(args.checkpoint)
     reference = reference_of_flag(args.style, source)
     t0 = time.perf_counter()

@@ -39,8 +39,8 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 # The default temperature of a transfer (generate.transfer, the CLI, bench, the studio, the trainer's
 # eval transfers): 0, greedy. A StyleBench target is one deterministic rendering, so every sampled step
 # away from the most likely token can only cost notes: the demo model on the first 100 validation
-# triplets scores note F1 0.581 at T 0.9, 0.642 at T 0.5 and 0.672 greedy. Sampling (T > 0) stays an
-# option for variety.
+# triplets (content re-rendered straight, as transfer does) scores note F1 0.581 at T 0.9, 0.642 at T 0.5
+# and 0.672 greedy. Sampling (T > 0) stays an option for variety.
 TRANSFER_TEMPERATURE = 0.0
 
 # Seconds per mel frame at audio.mel's defaults (hop 512 samples at 22,050 Hz): what the recogniser and the
