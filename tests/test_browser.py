@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import (ARTIFACTS, CHROMIUM_ARGS, ERRORS_JS, ROOT, WIDGETS_JS, ConsoleLog, OfflineGuard,
-                             Server, audio_problems, audios, figure_signature, figures, figures_problems,
+from browser_helpers import (ARTIFACTS, CHROMIUM_ARGS, ERRORS_JS, FIGURES_JS, ROOT, WIDGETS_JS, ConsoleLog,
+                             OfflineGuard, Server, audio_problems, audios, figure_signature, figures, figures_problems,
                              find_chromium, free_port, narrow_widget_figures, screenshot, start_jupyterlab,
                              start_notebook7, wait_for_change, write_report)
 
@@ -463,6 +463,11 @@ def test_studio_app_transfer_by_clicks(studio, page):
                                    timeout=120_000)
         except sync_api.TimeoutError:
             pass  # reported below, with the status text
+        try:  # the result's FigureWidget gets its data in a message of its own, later under load
+            page.wait_for_function(f"() => ({FIGURES_JS})('.mst-studio').some((f) => f.title.startsWith('result')"
+                                   " && f.points > 0 && f.drawn > 0)", timeout=120_000, polling=250)
+        except sync_api.TimeoutError:
+            pass  # reported below, with every figure
         _settle(page, 60)
         report["generate_s"] = round(time.perf_counter() - t1, 1)
         report["status"] = page.locator(".mst-studio").inner_text()[:8000]
