@@ -36,7 +36,6 @@ HELD_OUT_PROGRAMS = (11, 19, 71)
 TIMBRE_POOL = tuple(p for p in range(112) if p not in HELD_OUT_PROGRAMS)
 
 
-
 def with_timbre(piece: Piece, seed: int) -> Piece:
     """``piece`` with its instruments redrawn from :data:`TIMBRE_POOL` (drums stay as they are).
 

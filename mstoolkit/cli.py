@@ -349,9 +349,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
                 print(f"\n{label} by {by}:\n")
                 print(format_style_table(scores[key], by=by, overall=scores))
     if args.json:
-        report = {"split": args.split, "limit": args.limit, "temperature": args.temperature, "top_p": args.top_p, "beam_size": args.beam_size,
-                  "content_style": content_style,
-                  "seed": args.seed, "stylebench": bench.config.to_dict(), "results": results}
+        report = {"split": args.split, "limit": args.limit, "temperature": args.temperature, "top_p": args.top_p,
+                  "beam_size": args.beam_size, "content_style": content_style, "seed": args.seed, "stylebench": bench.config.to_dict(), "results": results}
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
         print(f"wrote {args.json}")
 
