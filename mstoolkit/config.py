@@ -47,6 +47,10 @@ TRANSFER_TEMPERATURE = 0.0
 # reference augmentations need to turn seconds into frames without importing the audio stack.
 MEL_HOP_SECONDS = 512 / 22050
 
+# The model's musical time (mstoolkit.model.musical_time): every bar counted as 4/4 at 12 ticks per
+# quarter, so content and target times agree whatever the meter; the harmony lock reads the same clock.
+MUSICAL_BAR_TICKS = 48
+
 
 class UserError(ValueError):
     """A mistake in what the user gave (a config key or value, a file, an argument), explained in its

@@ -20,7 +20,9 @@ from typing import Any
 
 import torch
 
-TICKS_PER_BEAT = 12  # the model's musical time (mstoolkit.model.musical_time): 48 ticks per 4/4 bar
+from mstoolkit.config import MUSICAL_BAR_TICKS
+
+TICKS_PER_BEAT = MUSICAL_BAR_TICKS // 4  # a quarter note in the model's musical time
 
 
 class HarmonyLock:
@@ -88,7 +90,7 @@ class HarmonyState:
     def allowed_classes(self) -> torch.Tensor:
         """``(B, 12)``: the pitch classes the content sounds within the window of each row's position
         (all twelve where it sounds none)."""
-        now = (self.bar * 48 + self.tick)[:, None]  # (B, 1)
+        now = (self.bar * MUSICAL_BAR_TICKS + self.tick)[:, None]  # (B, 1) musical time, as the content's onsets
         w = self.lock.window_ticks
         near = (self.onset <= now + w) & (self.end > now - w)  # (B, S)
         allowed = (self.note_classes & near[..., None]).any(1)  # (B, 12)

@@ -87,8 +87,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mstoolkit.config import UserError
-from mstoolkit.piece import (TICKS_PER_QUARTER, Note, Piece, TempoChange, TimeSignature, _from_midi_bytes,
-                             _read_source, load_piece)
+from mstoolkit.piece import TICKS_PER_QUARTER, Note, Piece, TempoChange, TimeSignature, load_piece, read_midi
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -227,8 +226,7 @@ def _read(source: Any, name: str | None) -> tuple[Piece, "pretty_midi.PrettyMIDI
     and note times in seconds. Where pretty_midi cannot read data the project's reader could, the
     piece's own grid ticks stand in for exact times (12 per quarter)."""
     if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read"):
-        data, label, default_name = _read_source(source, name)
-        piece = _from_midi_bytes(data, label, name if name is not None else default_name)
+        piece, data, label = read_midi(source, name)
         import pretty_midi
 
         try:

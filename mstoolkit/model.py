@@ -40,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from mstoolkit.config import MUSICAL_BAR_TICKS
 from mstoolkit.losses import token_cross_entropy
 
 CONDITIONINGS = ("concat", "adaln")
@@ -277,7 +278,7 @@ def beat_grid_indices(ids: torch.Tensor, cfg: ModelConfig) -> tuple[torch.Tensor
 def musical_time(bar: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
     """A token's time in ticks from its bar count and position index (every bar counted as 4/4: content
     and target share their bar lines, so equal (bar, position) still give equal times)."""
-    return bar * 48 + (position - 1).clamp(min=0)
+    return bar * MUSICAL_BAR_TICKS + (position - 1).clamp(min=0)
 
 
 def time_bias_slopes(n_heads: int) -> torch.Tensor:

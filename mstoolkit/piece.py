@@ -297,8 +297,7 @@ class Piece:
 
             >>> piece = Piece.from_midi(sample_paths()["bwv66.6"])
         """
-        data, label, default_name = _read_source(source, name)
-        return _from_midi_bytes(data, label, name if name is not None else default_name)
+        return read_midi(source, name)[0]
 
     def to_midi_bytes(self) -> bytes:
         """A type-1 standard MIDI file at 480 ticks per quarter note (40 per grid tick).
@@ -505,6 +504,19 @@ def _key_sharps(key: str) -> tuple[int, int]:
 # --------------------------------------------------------------------------- MIDI in
 _CONDUCTOR_EVENTS = ("set_tempo", "time_signature", "key_signature")
 _MAX_MIDI_TICK = 10_000_000  # pretty_midi's limit: a later time means a corrupt file
+
+
+def read_midi(source: MidiSource, name: str | None = None) -> tuple["Piece", bytes, str]:
+    """(the piece, the file's bytes, a label for messages) of a path, bytes or binary file object:
+    :meth:`Piece.from_midi` for callers that also read the bytes another way (``mstoolkit.intake`` gives
+    them to pretty_midi for exact note times; a file object can be read only once).
+
+        >>> piece, data, label = read_midi(sample_paths()["bwv66.6"])
+        >>> data[:4], piece.name
+        (b'MThd', 'bwv66.6')
+    """
+    data, label, default_name = _read_source(source, name)
+    return _from_midi_bytes(data, label, name if name is not None else default_name), data, label
 
 
 def _read_source(source: MidiSource, name: str | None) -> tuple[bytes, str, str]:
