@@ -177,6 +177,21 @@ def test_beam_rows_are_independent_and_follow_the_grammar_and_bar_limit():
     assert generate(model, content, per_row_mels, **options) == batched
 
 
+@pytest.mark.parametrize("penalty, best", [(0.0, "short"), (1.0, "long")])
+def test_length_penalty_ranks_finished_beams_by_log_prob_per_token(penalty, best):
+    """``sequences`` picks the beam with the highest ``log p / length ** length_penalty``: with 0 the
+    likelier total (a short ending), with 1 the likelier token on average (a longer one)."""
+    model, (content, mel) = make_model(), inputs()
+    decoder = Decoder(model, content[:1], mel, max_new_tokens=8, temperature=0, beam_size=2, length_penalty=penalty)
+    decoder.run()
+    rows = {"short": [1, BAR, 2], "long": [1, BAR, 4, 8, 16, 20, 2]}  # 2 and 6 tokens after BOS
+    decoder.out.fill_(0)
+    for k, row in enumerate(rows.values()):
+        decoder.out[k, : len(row)] = torch.tensor(row)
+    decoder.score.copy_(torch.tensor([-3.0, -4.8]))  # totals -3.0 > -4.8; per token -1.5 < -0.8
+    assert decoder.sequences() == [rows[best]]
+
+
 @pytest.mark.parametrize("bad", [dict(beam_size=0), dict(beam_size=2, temperature=0.9),
                                  dict(beam_size=2, temperature=0, compile=True)])
 def test_bad_beam_options_raise(bad):
