@@ -838,6 +838,11 @@ class StyleBenchDataset(torch.utils.data.Dataset):
     ``rebar_meters=("5/4", "7/4")`` with ``rebar_prob=p`` re-bars, with probability ``p``, a content window
     whose one meter is simple, in quarter notes or longer (4/4, 3/4, 4/2: not 6/8 or 6/4), into one of those meters
     (:func:`rebar`) before both styles are rendered, so a model meets the odd meters no corpus collection has.
+    ``identity_prob=p`` gives, with probability ``p``, the target's own rendering as the content (``style_a``
+    becomes ``style_b``): StyleBench's triplets always change the style, yet a user's file arrives plain
+    (``transfer`` renders it "straight") and is often asked into the style it already has, so a model that
+    never saw "same style in, same notes out" rewrites notes there that copying would keep
+    (``benchmarks/results/real_world.md``, target straight).
     Length: if content or target exceeds ``max_tokens``, both are cut to
     the longest common prefix of whole bars that fits; if one bar does not fit, ValueError.
 
@@ -858,6 +863,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         reference_room: bool = False,
         rebar_meters: Sequence[str] = (),
         rebar_prob: float = 0.0,
+        identity_prob: float = 0.0,
     ) -> None:
         if split not in SPLITS:
             raise UserError(f"split must be one of {SPLITS}, got {split!r}")
@@ -880,6 +886,9 @@ class StyleBenchDataset(torch.utils.data.Dataset):
             raise UserError(f"rebar_prob must be in [0, 1], and > 0 only with rebar_meters; got {rebar_prob!r} "
                             f"with rebar_meters={tuple(rebar_meters)!r}")
         self.rebar_meters, self.rebar_prob = tuple(rebar_meters), float(rebar_prob)
+        if not 0 <= identity_prob <= 1:
+            raise UserError(f"identity_prob must be in [0, 1], got {identity_prob!r}")
+        self.identity_prob = float(identity_prob)
 
     def __len__(self) -> int:
         return len(self.triplets)
@@ -887,7 +896,10 @@ class StyleBenchDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         t = self.triplets[index]
         meter = self._random_meter(t.content_id) if self.augment else None  # None: the window's own bars
-        content, target = (self.bench.render(t.content_id, style, meter) for style in (t.style_a, t.style_b))
+        # No draw at p = 0, so runs without the option keep their random streams (and their results).
+        same = self.augment and self.identity_prob > 0 and float(torch.rand(())) < self.identity_prob
+        style_a = t.style_b if same else t.style_a
+        content, target = (self.bench.render(t.content_id, style, meter) for style in (style_a, t.style_b))
         shift = self._random_shift(content, target) if self.augment else 0
         if shift:
             content, target = content.transpose(shift), target.transpose(shift)
@@ -896,7 +908,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
             "content_ids": torch.tensor(content_ids, dtype=torch.long),
             "target_ids": torch.tensor(target_ids, dtype=torch.long),
             "reference_mel": self._reference_mel(t),
-            "style_a": self.styles.index(t.style_a),
+            "style_a": self.styles.index(style_a),
             "style_b": self.styles.index(t.style_b),
             "transpose": shift,
             "content_id": t.content_id,

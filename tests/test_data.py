@@ -352,6 +352,23 @@ def test_meter_augmentation_rebars_content_and_target_together(bench):
     assert {six_eight._random_meter(w) for w in compound.window_ids("train")} == {None}
 
 
+def test_identity_items_give_the_target_as_content(bench):
+    """identity_prob=1: every train item asks for its own notes back (content = target, same style index);
+    the val split and p = 0 keep the triplet's two styles."""
+    ds = StyleBenchDataset(bench, "train", identity_prob=1.0)
+    torch.manual_seed(0)
+    for index in range(4):
+        item, t = ds[index], bench.triplets["train"][index]
+        assert item["content_ids"].tolist() == item["target_ids"].tolist()
+        assert item["style_a"] == item["style_b"] == ds.styles.index(t.style_b)
+    val_item = StyleBenchDataset(bench, "val", identity_prob=1.0)[0]
+    assert val_item["content_ids"].tolist() == ds.tokenizer.encode(bench.content(bench.triplets["val"][0]))
+    plain = StyleBenchDataset(bench, "train", augment=False)[0]
+    assert plain["content_ids"].tolist() != plain["target_ids"].tolist()
+    with pytest.raises(UserError, match="identity_prob"):
+        StyleBenchDataset(bench, "train", identity_prob=-0.1)
+
+
 def test_meter_augmentation_errors_name_the_argument(bench):
     with pytest.raises(UserError, match="meter 'five'"):
         StyleBenchDataset(bench, "train", rebar_meters=("five",), rebar_prob=0.2)
