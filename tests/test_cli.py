@@ -267,6 +267,10 @@ def test_make_demo_models_chains_train_commands_that_parse(tmp_path, capsys):
     assert [c["out"] for c in configs] == [str(tmp_path / n) for n in ("demo", "demo_v2_a", "demo_v2")]
     assert [c["init_from"] for c in configs] == [None] + [c["out"] for c in configs[:-1]]
     assert configs[-1]["data"]["corpus"] == "stylebench-v2" and configs[-1]["collection_repeats"] == ["bach=3"]
+    # the last stage is the recipe the shipped default was trained with (all but its folders)
+    shipped = json.loads((ROOT / "data_samples/checkpoints/demo_v2/train_config.json").read_text())
+    differ = {k for k in shipped if k not in ("out", "init_from") and configs[-1].get(k) != shipped[k]}
+    assert not differ, {k: (configs[-1].get(k), shipped[k]) for k in differ}
 
 
 def test_demo_round_trips_a_sample_and_transfers_it_with_the_demo_model(tmp_path, capsys):
