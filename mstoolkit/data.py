@@ -899,7 +899,8 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         # No draw at p = 0, so runs without the option keep their random streams (and their results).
         same = self.augment and self.identity_prob > 0 and float(torch.rand(())) < self.identity_prob
         style_a = t.style_b if same else t.style_a
-        content, target = (self.bench.render(t.content_id, style, meter) for style in (style_a, t.style_b))
+        target = self.bench.render(t.content_id, t.style_b, meter)
+        content = target if same else self.bench.render(t.content_id, style_a, meter)
         shift = self._random_shift(content, target) if self.augment else 0
         if shift:
             content, target = content.transpose(shift), target.transpose(shift)
