@@ -842,7 +842,9 @@ class StyleBenchDataset(torch.utils.data.Dataset):
     becomes ``style_b``): StyleBench's triplets always change the style, yet a user's file arrives plain
     (``transfer`` renders it "straight") and is often asked into the style it already has, so a model that
     never saw "same style in, same notes out" rewrites notes there that copying would keep
-    (``benchmarks/results/real_world.md``, target straight).
+    (``benchmarks/results/real_world.md``, target straight). ``plain_content_prob=p`` gives, with probability
+    ``p``, the window's "straight" rendering as the content (``style_a`` becomes ``"straight"``): the content
+    ``transfer`` makes of every user's file, which StyleBench's triplets give in only one item in nine.
     Length: if content or target exceeds ``max_tokens``, both are cut to
     the longest common prefix of whole bars that fits; if one bar does not fit, ValueError.
 
@@ -864,6 +866,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         rebar_meters: Sequence[str] = (),
         rebar_prob: float = 0.0,
         identity_prob: float = 0.0,
+        plain_content_prob: float = 0.0,
     ) -> None:
         if split not in SPLITS:
             raise UserError(f"split must be one of {SPLITS}, got {split!r}")
@@ -889,6 +892,10 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         if not 0 <= identity_prob <= 1:
             raise UserError(f"identity_prob must be in [0, 1], got {identity_prob!r}")
         self.identity_prob = float(identity_prob)
+        if not 0 <= plain_content_prob <= 1 or (plain_content_prob > 0 and "straight" not in self.styles):
+            raise UserError(f"plain_content_prob must be in [0, 1], and > 0 only when the build has the 'straight' "
+                            f"style; got {plain_content_prob!r} with styles {list(self.styles)}")
+        self.plain_content_prob = float(plain_content_prob)
 
     def __len__(self) -> int:
         return len(self.triplets)
@@ -898,9 +905,11 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         meter = self._random_meter(t.content_id) if self.augment else None  # None: the window's own bars
         # No draw at p = 0, so runs without the option keep their random streams (and their results).
         same = self.augment and self.identity_prob > 0 and float(torch.rand(())) < self.identity_prob
-        style_a = t.style_b if same else t.style_a
+        plain = (self.augment and not same and self.plain_content_prob > 0
+                 and float(torch.rand(())) < self.plain_content_prob)
+        style_a = t.style_b if same else "straight" if plain else t.style_a
         target = self.bench.render(t.content_id, t.style_b, meter)
-        content = target if same else self.bench.render(t.content_id, style_a, meter)
+        content = target if style_a == t.style_b else self.bench.render(t.content_id, style_a, meter)
         shift = self._random_shift(content, target) if self.augment else 0
         if shift:
             content, target = content.transpose(shift), target.transpose(shift)

@@ -129,6 +129,9 @@ class TrainConfig:
     # Same-style items (train split only): with probability identity_prob the content is the target's own
     # rendering, so a reference in the content's style asks for the notes back (a plain file asked "straight").
     identity_prob: float = 0.0
+    # Plain contents (train split only): with probability plain_content_prob the content is the window's
+    # "straight" rendering, what transfer() makes of a user's file (a triplet gives it one time in nine).
+    plain_content_prob: float = 0.0
     eval_every: int = 100  # steps between validations (0: only at the end)
     eval_samples: int = 64  # val triplets for the val loss (0: no val loss)
     eval_bench: int = 0  # val triplets transferred by generation and scored with StyleBench metrics (0: off)
@@ -206,6 +209,7 @@ class TrainConfig:
         check(not self.rebar_prob or bool(self.rebar_meters), "rebar_prob",
               "0 when rebar_meters is empty (name the meters, e.g. --rebar-meters 5/4,7/4)")
         check(0 <= self.identity_prob <= 1, "identity_prob", "a number in [0, 1]")
+        check(0 <= self.plain_content_prob <= 1, "plain_content_prob", "a number in [0, 1]")
         check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
               "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
         tokenizer = RemiTokenizer()
@@ -663,7 +667,8 @@ class Trainer:
         self.train_set = StyleBenchDataset(self.bench, "train", self.tokenizer, max_tokens=self.max_tokens,
                                            reference_timbres=cfg.reference_timbres, reference_room=cfg.reference_room,
                                            rebar_meters=cfg.rebar_meters, rebar_prob=cfg.rebar_prob,
-                                           identity_prob=cfg.identity_prob)
+                                           identity_prob=cfg.identity_prob,
+                                           plain_content_prob=cfg.plain_content_prob)
         self.val_set = StyleBenchDataset(self.bench, "val", self.tokenizer, max_tokens=self.max_tokens, augment=False)
         self.train_items = Repeated(self.train_set, repeated_indices(self.bench.triplets["train"], cfg.repeats()))
         lengths = self.train_items.lengths(progress=self.progress and self.is_main) if cfg.group_by_length else None

@@ -369,6 +369,22 @@ def test_identity_items_give_the_target_as_content(bench):
         StyleBenchDataset(bench, "train", identity_prob=-0.1)
 
 
+def test_plain_content_items_give_the_straight_rendering_as_content(bench):
+    """plain_content_prob=1: every train item's content is its window rendered "straight" (what transfer()
+    makes of a user's file), transposed with the target; the val split keeps the triplet's content."""
+    ds = StyleBenchDataset(bench, "train", plain_content_prob=1.0)
+    torch.manual_seed(0)
+    for index in range(4):
+        item, t = ds[index], bench.triplets["train"][index]
+        straight = bench.render(t.content_id, "straight").transpose(item["transpose"])
+        assert item["content_ids"].tolist() == ds.tokenizer.encode(straight)
+        assert item["style_a"] == ds.styles.index("straight") and item["style_b"] == ds.styles.index(t.style_b)
+    val_item = StyleBenchDataset(bench, "val", plain_content_prob=1.0)[0]
+    assert val_item["content_ids"].tolist() == ds.tokenizer.encode(bench.content(bench.triplets["val"][0]))
+    with pytest.raises(UserError, match="plain_content_prob"):
+        StyleBenchDataset(bench, "train", plain_content_prob=2.0)
+
+
 def test_meter_augmentation_errors_name_the_argument(bench):
     with pytest.raises(UserError, match="meter 'five'"):
         StyleBenchDataset(bench, "train", rebar_meters=("five",), rebar_prob=0.2)

@@ -111,6 +111,7 @@ def test_config_round_trips_through_json_and_yaml_and_takes_string_overrides(tmp
     ({"rebar_meters": "5/4", "rebar_prob": 2}, "rebar_prob: expected a number in \\[0, 1\\]"),
     ({"rebar_prob": 0.1}, "rebar_prob: expected 0 when rebar_meters is empty"),
     ({"identity_prob": 1.5}, "identity_prob: expected a number in \\[0, 1\\]"),
+    ({"plain_content_prob": -1}, "plain_content_prob: expected a number in \\[0, 1\\]"),
 ])
 def test_bad_config_keys_and_values_name_the_key(overrides, message):
     with pytest.raises(ValueError, match=message):
