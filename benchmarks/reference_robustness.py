@@ -33,6 +33,7 @@ import hashlib
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -281,6 +282,15 @@ def transfer_batch(model, tokenizer, contents: list[Piece], mels: list[np.ndarra
 
 
 # ------------------------------------------------------------------------------ main
+def heard_as(refs: list[Reference], heard: list) -> str:
+    """The misrecognised references of one row, counted by (true style, recognised style), most first:
+    ``"staccato -> stride 4, alberti -> arpeggio 4"``; empty when every reference was recognised.
+    ``heard``: what ``StyleRecognizer.recognize`` said of each reference (its ``ranking`` puts the nearest first).
+    """
+    pairs = Counter((r.style, h.ranking[0][0]) for r, h in zip(refs, heard) if h.ranking[0][0] != r.style)
+    return ", ".join(f"{true} -> {said} {n}" for (true, said), n in pairs.most_common())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="demo", help="model to test (default: the shipped demo)")
@@ -289,6 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", default=None, help="comma-separated row names to run (default: all)")
     parser.add_argument("--no-transfer", action="store_true", help="recognizer columns only (fast)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
+    parser.add_argument("--confusion", action="store_true",
+                        help="after the music rows, a table of what their misrecognised references were heard as "
+                             "(e.g. 'staccato -> stride 4')")
     parser.add_argument("--out", type=Path, default=None, help="also write the table into this Markdown file")
     parser.add_argument("--gate", default=MUSIC_GATE,
                         help="checkpoint whose recognizer must also accept a reference, as in the CLI and the "
@@ -321,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         if not all(same):
             sys.exit("the batched transfer differs from transfer(); fix transfer_batch before trusting the table")
 
-    table = []
+    table, confusions = [], []
     header = (f"| reference ({len(refs)}: {args.per_style} per style x {len(styles)} styles) | recognized | accepted "
               f"| transfer style acc. | distance median | distance max | best cos median |")
     lines = [header, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -348,6 +361,13 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(line)
         print(line, flush=True)
         table.append((name, heard))
+        if args.confusion:
+            confusions.append((name, heard_as(refs, heard)))
+
+    if confusions:
+        lines += ["", "| reference | misrecognised: true style -> heard as (count) |", "| --- | --- |"]
+        lines += [f"| {name} | {text} |" for name, text in confusions if text]
+        print("\n".join(lines[-(2 + sum(bool(text) for _, text in confusions)):]))
 
     lines += ["", "| not music | n | matches no known style | distance min | best cos max | answers |",
               "| --- | ---: | ---: | ---: | ---: | --- |"]
