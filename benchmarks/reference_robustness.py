@@ -51,6 +51,7 @@ from mstoolkit.generate import generate, prepare_content, reference_mel, token_b
 from mstoolkit.piece import Piece, TempoChange
 from mstoolkit.recognize import MUSIC_GATE, StyleRecognizer
 from mstoolkit.shipped import shipped_path
+from mstoolkit.unique_notes import UniqueNotes
 
 SR = audio.SAMPLE_RATE
 # General-MIDI programs no StyleBench style uses ({48, 65, 4, 16, 45, 21, 0, 40, 46, 3, 73, 24}):
@@ -260,7 +261,7 @@ def transfer_batch(model, tokenizer, contents: list[Piece], mels: list[np.ndarra
         dummy = torch.zeros(model.config.n_mels, 8)  # (n_mels, frames): replaced by per_row in the hook
         outputs = generate(model, rows, dummy, max_new_tokens=token_budget(max(map(len, rows)), model.config.max_len),
                            temperature=0.0, grammar=tokenizer.grammar, bar_ids=tokenizer.bar_ids, max_bars=window_bars,
-                           bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
+                           bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, unique_notes=UniqueNotes(tokenizer))
     finally:
         hook.remove()
     results = []

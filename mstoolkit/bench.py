@@ -126,11 +126,12 @@ def _held_out_classifier(bench: StyleBench, *, progress: bool) -> tuple[StyleCla
 def transfer_system(model: Any, tokenizer: Any, *, temperature: float = TRANSFER_TEMPERATURE,
                     top_p: float | None = 0.95, top_k: int | None = None, seed: int | None = 0,
                     zero_style: bool = False, harmony_window: float | None = None, beam_size: int = 1,
-                    content_style: str | None = None) -> System:
+                    content_style: str | None = None, unique_notes: bool = True) -> System:
     """A model as a system :func:`run_bench` scores: ``(content, reference, reference_mel, style_b) ->
     Piece`` by :func:`mstoolkit.generate.transfer` (triplet ``i`` sampled with seed ``seed + i``).
     ``zero_style`` replaces the style vector by zeros (the "does it use the reference?" ablation);
-    ``harmony_window`` keeps the content's harmony and ``beam_size`` searches a beam (``transfer``'s arguments).
+    ``harmony_window`` keeps the content's harmony, ``beam_size`` searches a beam and ``unique_notes=False``
+    lets an instrument start one pitch twice at one onset (``transfer``'s arguments).
     ``content_style``: None (default) gives the model each triplet's content as StyleBench defines it, a
     rendering in the source style, exactly what training showed it and what the identity and rule
     baselines read; ``"straight"`` first re-renders it straight, as ``transfer`` does to a user's raw file
@@ -151,7 +152,7 @@ def transfer_system(model: Any, tokenizer: Any, *, temperature: float = TRANSFER
         try:
             return transfer(model, tokenizer, content, reference_mel, temperature=temperature, top_p=top_p,
                             top_k=top_k, seed=None if seed is None else seed + i, harmony_window=harmony_window,
-                            beam_size=beam_size, content_style=content_style)
+                            beam_size=beam_size, content_style=content_style, unique_notes=unique_notes)
         finally:
             if hook is not None:
                 hook.remove()

@@ -137,7 +137,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     reference = reference_of_flag(args.style, source)
     t0 = time.perf_counter()
     result = transfer(model, tokenizer, piece, reference, temperature=args.temperature, top_p=0.95, seed=0,
-                      harmony_window=args.harmony_window, beam_size=args.beam_size)
+                      harmony_window=args.harmony_window, beam_size=args.beam_size,
+                     unique_notes=not args.repeated_notes)
     elapsed = time.perf_counter() - t0
     midi_path, wav_path = out / f"{source.stem}.{args.style}.mid", out / f"{source.stem}.{args.style}.wav"
     result.save_midi(midi_path)
@@ -287,7 +288,8 @@ def cmd_transfer(args: argparse.Namespace) -> None:
     piece = transfer(model, tokenizer, took, reference, temperature=args.temperature, top_p=args.top_p,
                      top_k=args.top_k, seed=args.seed, max_new_tokens=args.max_new_tokens, max_bars=args.bars,
                      window_bars=args.window_bars or None, content_style=content_style, progress=True,
-                     harmony_window=args.harmony_window, beam_size=args.beam_size)
+                     harmony_window=args.harmony_window, beam_size=args.beam_size,
+                     unique_notes=not args.repeated_notes)
     elapsed = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -334,10 +336,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
         label = Path(name).name or name
         label += " (style zeroed)" if args.zero_style else ""
         label += f" (content {content_style} first)" if content_style else ""
+        label += " (repeated notes)" if args.repeated_notes else ""
         systems[label] = transfer_system(
             model, tokenizer, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
             zero_style=args.zero_style, harmony_window=args.harmony_window, beam_size=args.beam_size,
-            content_style=content_style)
+            content_style=content_style, unique_notes=not args.repeated_notes)
     if not systems:
         systems = {"identity": "identity", "oracle": "oracle"}
     results = {label: run_bench(system, split=args.split, limit=args.limit, bench=bench, by_style=args.by_style)
@@ -410,6 +413,10 @@ def _add_harmony_window(p: argparse.ArgumentParser) -> None:
     p.add_argument("--harmony-window", type=float, default=None, metavar="BEATS",
                    help="keep the content's harmony: each note may only take a pitch class the content sounds "
                         "within BEATS beats of it (mstoolkit.harmony; default: off)")
+    p.add_argument("--repeated-notes", action="store_true",
+                   help="let an instrument start one pitch twice at one onset, as decoding did before 2026-12-02 "
+                        "(default: forbidden, mstoolkit.unique_notes: such repeats sound as one note, and a greedy "
+                        "loop of them can eat a window)")
 
 
 def _content_style(args: argparse.Namespace) -> str | None:

@@ -31,6 +31,7 @@ import torch
 
 from mstoolkit.config import TRANSFER_TEMPERATURE, UserError
 from mstoolkit.harmony import HarmonyLock
+from mstoolkit.unique_notes import UniqueNotes
 from mstoolkit.model import ContentNotes, ModelConfig, MusicStyleTransformer
 from mstoolkit.tokenizer import BOS, EOS  # the tokenizer contract: PAD = 0 (model.config.pad_id), BOS = 1, EOS = 2
 
@@ -94,7 +95,8 @@ class Decoder:
     (n_states,)`` (the tokenizer's ``grammar``): only tokens with ``next_state[state, token] >= 0``
     are sampled. ``bar_ids`` + ``max_bars``: a bar token that would start bar ``max_bars + 1``
     becomes EOS where EOS is allowed. ``harmony``: a :class:`~mstoolkit.harmony.HarmonyLock`, so every
-    pitch takes a class the content sounds near it. ``cuda_graph``: replay each step as a CUDA graph (default: on
+    pitch takes a class the content sounds near it. ``unique_notes``: a :class:`~mstoolkit.unique_notes.UniqueNotes`,
+    so no instrument starts one pitch twice at one onset (a greedy loop's repeats). ``cuda_graph``: replay each step as a CUDA graph (default: on
     CUDA without a ``generator``); ``compile``: ``torch.compile`` the step first (True, or a dict of
     ``torch.compile`` options, e.g. ``{"mode": "max-autotune-no-cudagraphs"}``). ``use_cache=False``
     recomputes the whole prefix each step (the reference for tests).
@@ -116,7 +118,7 @@ class Decoder:
                  max_bars: int | None = None, use_cache: bool = True, cuda_graph: bool | None = None,
                  compile: bool | dict[str, Any] = False, generator: torch.Generator | None = None,
                  bos_id: int = BOS, eos_id: int = EOS, harmony: HarmonyLock | None = None, beam_size: int = 1,
-                 length_penalty: float = 0.0) -> None:
+                 length_penalty: float = 0.0, unique_notes: UniqueNotes | None = None) -> None:
         cfg = model.config
         self.model, self.device = model.eval(), model.target_emb.weight.device
         self.pad_id, self.bos_id, self.eos_id = cfg.pad_id, bos_id, eos_id
@@ -156,6 +158,7 @@ class Decoder:
         if harmony is not None:  # the content's notes, read with the tokenizer's token ids
             grid = SimpleNamespace(**ModelConfig.beat_grid_from(harmony.tokenizer), pad_id=cfg.pad_id)
             self.harmony = harmony.bind(self.content, ContentNotes.from_ids(self.content, grid), grid)
+        self.unique = unique_notes.bind(B, max_new_tokens, self.device) if unique_notes is not None else None
         self.grammar = grammar
         if grammar is None:  # without a grammar only PAD and BOS are never generated
             allowed = torch.ones(1, V, dtype=torch.bool, device=self.device)  # (1, V)
@@ -218,6 +221,8 @@ class Decoder:
             self.state.fill_(int(self.grammar.start_state))
         if self.harmony is not None:
             self.harmony.reset()
+        if self.unique is not None:
+            self.unique.reset()
         self.n = 0  # tokens generated so far (host-side count)
 
     @torch.no_grad()
@@ -240,6 +245,8 @@ class Decoder:
             tensors.append(self.state)
         if self.harmony is not None:
             tensors += self.harmony.tensors()
+        if self.unique is not None:
+            tensors += self.unique.tensors()
         for value in vars(self.cache).values():  # tensors and per-layer lists of tensors
             if isinstance(value, torch.Tensor):
                 tensors.append(value)
@@ -321,6 +328,8 @@ class Decoder:
         logits = logits.float() + mask  # (B, V)
         if self.harmony is not None:  # only the content's pitch classes near this position (mstoolkit.harmony)
             logits = logits + self.harmony.mask(self.token)
+        if self.unique is not None:  # no pitch twice at one onset by one instrument (mstoolkit.unique_notes)
+            logits = logits + self.unique.mask(self.token)
         if self.beam_size > 1:
             token = self._beam_select(logits, mask)  # (B,); the rows' state now follows the beams kept
         elif self.temperature == 0:
@@ -343,6 +352,8 @@ class Decoder:
             self.state.copy_(self.next_state[self.state, token].clamp_min(0))
         if self.harmony is not None:
             self.harmony.update(token)
+        if self.unique is not None:
+            self.unique.update(token)
         self.pos += 1
         self.out.index_copy_(1, self.pos, token[:, None])
         self.token.copy_(token)
@@ -373,6 +384,7 @@ class Decoder:
         tensors = [self.out, self.finished, self.bars]
         tensors += [self.state] if self.grammar is not None else []
         tensors += self.harmony.tensors() if self.harmony is not None else []
+        tensors += self.unique.tensors() if self.unique is not None else []
         tensors += [t for t in (self.cache.grid_bar, self.cache.grid_key) if t is not None]
         for tensor in tensors:
             tensor.copy_(tensor[rows])
@@ -420,7 +432,7 @@ def generate(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, 
              use_cache: bool = True, cuda_graph: bool | None = None, compile: bool | dict[str, Any] = False,
              generator: torch.Generator | None = None, bos_id: int = BOS, eos_id: int = EOS,
              harmony: HarmonyLock | None = None, beam_size: int = 1,
-             length_penalty: float = 0.0) -> list[list[int]]:
+             length_penalty: float = 0.0, unique_notes: UniqueNotes | None = None) -> list[list[int]]:
     """Generate a batch; returns one ``[BOS, ..., EOS]`` id list per content row (see :class:`Decoder`).
 
         >>> rows = generate(model, [ids_a, ids_b], mel, max_new_tokens=256, temperature=0.9, top_k=40,
@@ -432,7 +444,7 @@ def generate(model: MusicStyleTransformer, content_ids: Any, style_mel: Any, *, 
                           top_k=top_k, top_p=top_p, grammar=grammar, bar_ids=bar_ids, max_bars=max_bars,
                           use_cache=use_cache, cuda_graph=cuda_graph, compile=compile, generator=generator,
                           bos_id=bos_id, eos_id=eos_id, harmony=harmony, beam_size=beam_size,
-                          length_penalty=length_penalty)
+                          length_penalty=length_penalty, unique_notes=unique_notes)
         decoder.run()
         return decoder.sequences()
     finally:
@@ -573,7 +585,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
              temperature: float = TRANSFER_TEMPERATURE, top_k: int | None = None, top_p: float | None = None,
              constrained: bool = True, seed: int | None = None, content_style: str | None = "straight",
              batch_windows: int = 16, progress: bool = False, harmony_window: float | None = None,
-             beam_size: int = 1):
+             beam_size: int = 1, unique_notes: bool = True):
     """Re-write ``content`` in the style of ``reference``; returns a :class:`~mstoolkit.piece.Piece`.
 
     ``content``: an :class:`~mstoolkit.intake.Intake`, or anything ``load_piece`` takes (path, MIDI
@@ -606,6 +618,9 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     the sampling. ``harmony_window=W`` (beats) keeps the content's harmony: a note may only take a pitch
     class the content sounds within ``W`` beats of it (:class:`~mstoolkit.harmony.HarmonyLock`; None: off).
     ``beam_size=K > 1`` (greedy only) keeps K hypotheses per window (beam search, see :class:`Decoder`).
+    ``unique_notes`` (default) forbids an instrument to start one pitch twice at one onset
+    (:class:`~mstoolkit.unique_notes.UniqueNotes`: such a repeat sounds as one note, and a greedy loop of
+    them can eat a window's token budget); ``False`` decodes as before 2026-12-02.
 
         >>> swing = transfer(model, tokenizer, "chorale.mid", swing_piece, temperature=0.9, top_p=0.95)  # doctest: +SKIP
     """
@@ -647,13 +662,15 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
     for i, row in enumerate(ids):
         content_ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
     outputs: list[list[int]] = []
+    unique = UniqueNotes(tokenizer) if unique_notes else None
     with _progress(len(ids), progress) as bar:
         for first in range(0, len(ids), batch_windows):
             outputs += generate(model, content_ids[first:first + batch_windows], mel, max_new_tokens=max_new_tokens,
                                 temperature=temperature, top_k=top_k, top_p=top_p,
                                 grammar=tokenizer.grammar if constrained else None, bar_ids=tokenizer.bar_ids,
                                 max_bars=size, generator=generator, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
-                                harmony=harmony, beam_size=beam_size)
+                                harmony=harmony, beam_size=beam_size,
+                                unique_notes=unique)
             bar.update(min(batch_windows, len(ids) - first))
     edges = piece.bar_starts(piece.end_tick + 4 * 192)  # bar lines, past the last bar too
     notes = []

@@ -47,6 +47,7 @@ from mstoolkit.intake import intake
 from mstoolkit.piece import TICKS_PER_QUARTER, Note, Piece, TempoChange, load_piece, sample_paths
 from mstoolkit.shipped import DEFAULT_MODEL
 from mstoolkit.tokenizer import bar_ticks
+from mstoolkit.unique_notes import UniqueNotes
 
 SAMPLE_RATE = 48_000  # the soundfont synthesizer's own rate: no resampling on the hot path
 BEAT = TICKS_PER_QUARTER  # a beat is a quarter note (12 ticks)
@@ -205,6 +206,7 @@ class LiveSession:
         if lookahead <= 0 or margin < 0 or window_bars < 1:
             raise ValueError("LiveSession: need lookahead > 0, margin >= 0 and window_bars >= 1")
         self.model, self.tokenizer, _ = load_with_tokenizer(model, tokenizer, device=device)
+        self._unique_notes = UniqueNotes(self.tokenizer)  # as transfer() decodes: no pitch twice at one onset
         self.quantize, self.lookahead, self.margin, self.preroll = quantize, lookahead, margin, preroll
         self.loop, self.sample_rate, self.gain = loop, sample_rate, gain
         self.temperature, self.top_p, self.seed = temperature, top_p, seed
@@ -423,7 +425,8 @@ class LiveSession:
         decoder = Decoder(self.model, ids, self.references[style], max_new_tokens=token_budget(
             len(ids), self.model.config.max_len), temperature=self.temperature, top_p=self.top_p,
             grammar=self.tokenizer.grammar, bar_ids=self.tokenizer.bar_ids, max_bars=self.window_bars,
-            cuda_graph=False, generator=self._generator, bos_id=self.tokenizer.bos_id, eos_id=self.tokenizer.eos_id)
+            cuda_graph=False, generator=self._generator, bos_id=self.tokenizer.bos_id, eos_id=self.tokenizer.eos_id,
+            unique_notes=self._unique_notes)
         window = _Window(number, number % n, start, decoder, _Reader(self._kinds, self._values, self._first_bar_len),
                          style)
         window.snapshots[start] = (decoder.snapshot(), 1, True)

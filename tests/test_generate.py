@@ -440,3 +440,59 @@ def test_harmony_lock_keeps_every_generated_pitch_class_near_the_content(window_
     assert sum(len(off_harmony(window, ids)) for window, ids in zip(windows, free)) > 10  # the lock did the work
     with pytest.raises(ValueError, match="window_beats"):
         HarmonyLock(tokenizer, -1)
+
+
+@needs_tokenizer
+def test_unique_notes_forbid_only_a_pitch_the_same_instrument_started_at_this_onset():
+    """After ``Program_0 Pitch_60`` at one Position, ``Pitch_60`` is banned for Program_0 there, and only
+    there: another pitch, another instrument, or the next Position may take it again."""
+    from mstoolkit.tokenizer import RemiTokenizer
+    from mstoolkit.unique_notes import UniqueNotes
+
+    tokenizer = RemiTokenizer()
+    ids = lambda *names: torch.tensor([tokenizer.vocab[n] for n in names])  # noqa: E731
+    state = UniqueNotes(tokenizer).bind(1, max_tokens=64)
+    name = {i: n for n, i in tokenizer.vocab.items()}
+    banned = lambda last: [name[i] for i in torch.isinf(state.mask(ids(last)))[0].nonzero().flatten().tolist()]  # noqa: E731
+    for token in ids("Bar", "TimeSig_4/4", "Position_0", "Tempo_120.0", "Program_0"):
+        state.update(token[None])
+    assert banned("Program_0") == []
+    for token in ids("Pitch_60", "Velocity_80", "Duration_12", "Program_0"):
+        state.update(token[None])
+    assert banned("Program_0") == ["Pitch_60"]  # the same note again at this onset
+    assert banned("Velocity_80") == []  # only a Pitch decision is masked
+    for token in ids("Pitch_64", "Velocity_80", "Duration_12", "Program_40"):
+        state.update(token[None])
+    assert banned("Program_40") == []  # another instrument may double the pitch
+    for token in ids("Pitch_60", "Velocity_80", "Duration_12", "Position_6", "Program_0"):
+        state.update(token[None])
+    assert banned("Program_0") == []  # a new onset starts afresh
+    state.reset()
+    assert (state.notes == -1).all() and state.count.item() == 0
+
+
+@needs_tokenizer
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_unique_notes_leave_no_note_twice_where_a_random_model_repeats_them(beam_size, chorale):
+    """A random model decoding greedily repeats notes at one onset; with the rule no decoded piece has
+    two notes of one instrument, pitch and onset, the cached and uncached paths agree, and the grammar holds."""
+    from mstoolkit.tokenizer import RemiTokenizer
+    from mstoolkit.unique_notes import UniqueNotes
+
+    tokenizer = RemiTokenizer()
+    torch.manual_seed(0)
+    model = MusicStyleTransformer(ModelConfig.preset("debug", vocab_size=tokenizer.vocab_size, n_mels=N_MELS)).eval()
+    content = [tokenizer.encode(chorale.slice_bars(first, 2)) for first in (0, 2)]
+    kwargs = dict(max_new_tokens=200, temperature=0, grammar=tokenizer.grammar, bar_ids=tokenizer.bar_ids,
+                  max_bars=2, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, beam_size=beam_size)
+    mel = torch.zeros(N_MELS, 10) - 40
+
+    def repeats(rows):  # (notes that repeat one of their row, notes)
+        keys = [[(n.start, n.pitch, n.program, n.is_drum) for n in tokenizer.decode(ids).notes] for ids in rows]
+        return sum(len(row) - len(set(row)) for row in keys), sum(map(len, keys))
+
+    rule = UniqueNotes(tokenizer)
+    unique = generate(model, content, mel, unique_notes=rule, **kwargs)
+    assert generate(model, content, mel, unique_notes=rule, use_cache=False, **kwargs) == unique
+    assert repeats(unique)[0] == 0 and repeats(unique)[1] > 5
+    assert repeats(generate(model, content, mel, **kwargs))[0] > 5  # without the rule this model repeats

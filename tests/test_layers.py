@@ -18,7 +18,8 @@ from import_graph import cycles, import_graph
 LAYERS = (
     ("config", "losses", "shipped"),  # stdlib / torch only
     ("piece",),
-    ("tokenizer", "styles", "audio", "miditok_adapter", "intake", "augment", "harmony"),
+    ("tokenizer", "styles", "audio", "miditok_adapter", "intake", "augment", "harmony",
+     "unique_notes"),
     ("mstoolkit", "metrics", "model"),  # "mstoolkit": the package's __init__ (piece, tokenizer)
     ("data", "viz"),
     ("checkpoint",),

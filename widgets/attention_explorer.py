@@ -28,6 +28,7 @@ from mstoolkit.piece import TICKS_PER_QUARTER, MidiError, Piece, load_piece, sam
 from mstoolkit.shipped import DEFAULT_MODEL
 from mstoolkit.styles import list_styles, render_style
 from mstoolkit.tokenizer import RemiTokenizer
+from mstoolkit.unique_notes import UniqueNotes
 
 from ._common import UPLOAD_ACCEPT, mel_from_upload, open_model, replace_figure, show_message, uploaded_piece
 
@@ -307,7 +308,7 @@ class AttentionExplorer(w.VBox):
         generator = torch.Generator(self.model.target_emb.weight.device).manual_seed(0)
         ids = generate(self.model, [content_ids], mel, max_new_tokens=token_budget(len(content_ids), cfg.max_len),
                        top_p=0.9, grammar=tok.grammar, bar_ids=tok.bar_ids, max_bars=n_bars, generator=generator,
-                       bos_id=tok.bos_id, eos_id=tok.eos_id)[0]
+                       bos_id=tok.bos_id, eos_id=tok.eos_id, unique_notes=UniqueNotes(tok))[0]
         return ids if ids[-1] == tok.eos_id else ids + [tok.eos_id]
 
     def _set_layer_options(self) -> None:
