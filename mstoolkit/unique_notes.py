@@ -4,11 +4,12 @@ started again there.
 Two identical notes at one onset (same instrument, same pitch) sound as one: MIDI has one key per pitch
 and channel. Yet a small model decoding greedily can fall into a loop that writes the same note again
 and again: a straight chorale came back with 178 copies of one B at one onset, 431 notes for 288, and the
-loop ate the token budget of its window (``benchmarks/results/stylebench_keep_the_piece.md``, round 10).
+loop ate the token budget of its window (``benchmarks/results/stylebench_v2.md``, "No note twice").
 :class:`UniqueNotes` makes such a repeat impossible: wherever the next token is a ``Pitch`` (the last one
-was a ``Program``), the pitches that ``Program`` already started at the current ``Position`` get a logit of
-``-inf``; a new ``Position`` or ``Bar`` starts afresh. Nothing else changes: a chord is still any set of
-different pitches, and a pitch may sound again at the next onset.
+was a ``Program``), the pitches that ``Program`` already started at the current onset (bar and
+``Position``, however often that Position is stated) get a logit of ``-inf``. Nothing else changes: a
+chord is still any set of different pitches, another instrument may double a pitch, and a pitch may sound
+again at the next onset.
 
     >>> rule = UniqueNotes(tokenizer)
     >>> rows = generate(model, content_ids, mel, grammar=tokenizer.grammar, unique_notes=rule)  # doctest: +SKIP
