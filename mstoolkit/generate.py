@@ -328,8 +328,10 @@ class Decoder:
         logits = logits.float() + mask  # (B, V)
         if self.harmony is not None:  # only the content's pitch classes near this position (mstoolkit.harmony)
             logits = logits + self.harmony.mask(self.token)
-        if self.unique is not None:  # no pitch twice at one onset by one instrument (mstoolkit.unique_notes)
-            logits = logits + self.unique.mask(self.token)
+        if self.unique is not None:  # no pitch twice at one onset by one instrument (mstoolkit.unique_notes),
+            unique = logits + self.unique.mask(self.token)  # unless that leaves a row nothing to write: a loop
+            stuck = (unique == float("-inf")).all(dim=-1, keepdim=True)  # (B, 1) that went through every pitch
+            logits = torch.where(stuck, logits, unique)
         if self.beam_size > 1:
             token = self._beam_select(logits, mask)  # (B,); the rows' state now follows the beams kept
         elif self.temperature == 0:

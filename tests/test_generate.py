@@ -496,3 +496,29 @@ def test_unique_notes_leave_no_note_twice_where_a_random_model_repeats_them(beam
     assert generate(model, content, mel, unique_notes=rule, use_cache=False, **kwargs) == unique
     assert repeats(unique)[0] == 0 and repeats(unique)[1] > 5
     assert repeats(generate(model, content, mel, **kwargs))[0] > 5  # without the rule this model repeats
+
+
+def test_a_unique_notes_mask_that_leaves_nothing_is_lifted_for_that_row():
+    """A loop that went through every pitch at one onset leaves no Pitch to write: the rule steps aside
+    for that row rather than let an impossible token through (the grammar still holds)."""
+    class BanEverything:  # a state whose mask forbids every token
+        def bind(self, batch_size, max_tokens, device):
+            return self
+
+        def mask(self, last_token):
+            return torch.full((len(last_token), V), float("-inf"))
+
+        def update(self, token):
+            pass
+
+        def reset(self):
+            pass
+
+        def tensors(self):
+            return []
+
+    model, (content, mel), grammar = make_model(), inputs(), make_grammar()
+    kwargs = dict(max_new_tokens=30, temperature=0, grammar=grammar, bar_ids=[BAR], max_bars=2)
+    rows = generate(model, content, mel, unique_notes=BanEverything(), **kwargs)
+    assert rows == generate(model, content, mel, **kwargs)
+    assert all(accepts(grammar, row) for row in rows)
