@@ -70,8 +70,17 @@ export PATH="$bin:$PATH" JUPYTER_DATA_DIR="$tmp/jupyter-data" JUPYTER_CONFIG_DIR
 unset JUPYTER_PATH
 # a copy, with a cell added at the end that tells where the kernel imported mstoolkit from
 "$py" "$repo/.ci/wheel_check.py" copy-notebook "$repo/notebooks/01_tokenize.ipynb" "$tmp/elsewhere/01_tokenize.ipynb"
-"$bin/jupyter" nbconvert --to notebook --execute --ExecutePreprocessor.timeout=600 \
-    --ExecutePreprocessor.kernel_name=python3 --output executed.ipynb "$tmp/elsewhere/01_tokenize.ipynb"
+# Every cell takes seconds. Twice (2026-12-01, 2026-12-02, on a busy 2-core machine) the run stalled after
+# the widget cell: kernel idle, nbconvert still waiting for that cell's reply on the shell channel, until
+# the cell timeout. So: a 180 s cell timeout, and one more try with a fresh kernel, said out loud.
+execute_notebook() {
+    "$bin/jupyter" nbconvert --to notebook --execute --ExecutePreprocessor.timeout=180 \
+        --ExecutePreprocessor.kernel_name=python3 --output executed.ipynb "$tmp/elsewhere/01_tokenize.ipynb"
+}
+if ! execute_notebook; then
+    echo "wheel check: executing the notebook failed or stalled once; trying again with a fresh kernel" >&2
+    execute_notebook || fail "executing notebooks/01_tokenize.ipynb against the installed package"
+fi
 "$py" "$repo/.ci/wheel_check.py" executed "$tmp/elsewhere/executed.ipynb" "$tmp/venv"
 
 step "wheel check passed"
