@@ -138,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     result = transfer(model, tokenizer, piece, reference, temperature=args.temperature, top_p=0.95, seed=0,
                       harmony_window=args.harmony_window, beam_size=args.beam_size,
-                     unique_notes=not args.repeated_notes)
+                      unique_notes=not args.repeated_notes)
     elapsed = time.perf_counter() - t0
     midi_path, wav_path = out / f"{source.stem}.{args.style}.mid", out / f"{source.stem}.{args.style}.wav"
     result.save_midi(midi_path)

@@ -31,9 +31,9 @@ import torch
 
 from mstoolkit.config import TRANSFER_TEMPERATURE, UserError
 from mstoolkit.harmony import HarmonyLock
-from mstoolkit.unique_notes import UniqueNotes
 from mstoolkit.model import ContentNotes, ModelConfig, MusicStyleTransformer
 from mstoolkit.tokenizer import BOS, EOS  # the tokenizer contract: PAD = 0 (model.config.pad_id), BOS = 1, EOS = 2
+from mstoolkit.unique_notes import UniqueNotes
 
 
 # ------------------------------------------------------------------------------ sampling filters
@@ -96,7 +96,8 @@ class Decoder:
     are sampled. ``bar_ids`` + ``max_bars``: a bar token that would start bar ``max_bars + 1``
     becomes EOS where EOS is allowed. ``harmony``: a :class:`~mstoolkit.harmony.HarmonyLock`, so every
     pitch takes a class the content sounds near it. ``unique_notes``: a :class:`~mstoolkit.unique_notes.UniqueNotes`,
-    so no instrument starts one pitch twice at one onset (a greedy loop's repeats). ``cuda_graph``: replay each step as a CUDA graph (default: on
+    so no instrument starts one pitch twice at one onset (a greedy loop's repeats; lifted for a row it
+    would leave nothing to write). ``cuda_graph``: replay each step as a CUDA graph (default: on
     CUDA without a ``generator``); ``compile``: ``torch.compile`` the step first (True, or a dict of
     ``torch.compile`` options, e.g. ``{"mode": "max-autotune-no-cudagraphs"}``). ``use_cache=False``
     recomputes the whole prefix each step (the reference for tests).
@@ -671,8 +672,7 @@ def transfer(model: MusicStyleTransformer, tokenizer: Any, content: Any, referen
                                 temperature=temperature, top_k=top_k, top_p=top_p,
                                 grammar=tokenizer.grammar if constrained else None, bar_ids=tokenizer.bar_ids,
                                 max_bars=size, generator=generator, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id,
-                                harmony=harmony, beam_size=beam_size,
-                                unique_notes=unique)
+                                harmony=harmony, beam_size=beam_size, unique_notes=unique)
             bar.update(min(batch_windows, len(ids) - first))
     edges = piece.bar_starts(piece.end_tick + 4 * 192)  # bar lines, past the last bar too
     notes = []

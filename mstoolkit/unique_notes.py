@@ -23,6 +23,7 @@ import torch
 
 ONSETS_PER_BAR = 1 << 16  # onset number = bar * this + tick: more ticks than any bar has
 
+
 class UniqueNotes:
     """The rule's token tables for one tokenizer; :meth:`bind` makes the per-batch state.
 
