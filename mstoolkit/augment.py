@@ -9,24 +9,30 @@ training side of that:
 * :func:`with_timbre` re-instruments a reference with programs drawn from :data:`TIMBRE_POOL` (rendered
   by the soundfont and cached like any reference mel, see ``StyleBench.mel(..., timbre=k)``);
 * :func:`room_and_noise` adds, in the log-mel domain, a reverberant tail and a noise floor at random
-  levels: cheap enough for every training item, no audio needed.
+  levels: cheap enough for every training item, no audio needed;
+* :func:`overtones_and_colour` gives a reference, also in the log-mel domain, another instrument's
+  balance of overtones (an organ's octave and twelfth stops) and another microphone or file's colour
+  (a tilt, a low-pass): timbres no set of redrawn programs covers, at no rendering cost.
 
 The programs the robustness benchmark uses as "instruments never heard in training"
 (:data:`HELD_OUT_PROGRAMS`) are kept out of the pool, so that table stays a test of generalisation.
 
     >>> piece = with_timbre(piece, seed=3)  # doctest: +SKIP
     >>> mel = room_and_noise(torch.from_numpy(bench.mel(window, "swing")))  # doctest: +SKIP
+    >>> mel = overtones_and_colour(mel)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
 
+import librosa
 import torch
 
-from mstoolkit.config import MEL_HOP_SECONDS
+from mstoolkit.config import MEL_HOP_SECONDS, SAMPLE_RATE
 from mstoolkit.piece import Piece
 
 # The robustness benchmark's unseen instruments (vibraphone, church organ, clarinet): never drawn here.
@@ -94,3 +100,67 @@ def room_and_noise(mel: torch.Tensor, generator: torch.Generator | None = None, 
     if float(torch.rand((), generator=generator)) < noise_probability:
         power = power + power.mean() * 10.0 ** (-uniform(*snr_db) / 10.0)
     return (10.0 * torch.log10(power)).clamp_min(floor).to(mel.dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _harmonic_taps(n_mels: int, harmonic: int, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where band ``i``'s ``harmonic``-th overtone comes from: band ``i`` (centre ``f_i``) receives the power
+    of frequency ``f_i / harmonic``, linearly interpolated between the two bands around it.
+
+    Returns ``(low, high, weight)``, each ``(n_mels,)``: ``power[low] * (1 - weight) + power[high] * weight``;
+    ``weight`` is ``-1`` for bands whose source lies below the lowest band (they receive nothing).
+    """
+    centres = torch.from_numpy(librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=sample_rate / 2)[1:-1].copy())
+    source = centres / harmonic  # (n_mels,) the frequency each band's overtone is the harmonic of
+    high = torch.searchsorted(centres, source).clamp(1, n_mels - 1)  # (n_mels,) first centre >= source
+    low = high - 1
+    weight = ((source - centres[low]) / (centres[high] - centres[low])).clamp(0.0, 1.0)
+    weight[source < centres[0]] = -1.0
+    return low, high, weight.to(torch.float64)
+
+
+def overtones_and_colour(mel: torch.Tensor, generator: torch.Generator | None = None, *,
+                         overtone_probability: float = 0.5, colour_probability: float = 0.5,
+                         fundamental: tuple[float, float] = (0.05, 1.0), harmonics: tuple[int, ...] = (2, 3, 4),
+                         tilt_db: tuple[float, float] = (-9.0, 9.0), low_pass_hz: tuple[float, float] = (2500.0, 9000.0),
+                         sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """A log-mel ``(n_mels, frames)`` in dB as if played by an instrument with other overtones, and heard
+    through another microphone, EQ or file.
+
+    Overtones (with ``overtone_probability``): an organ's 4' and 2 2/3' stops sound every note again an
+    octave and a twelfth higher, and many instruments put more power on their 2nd-4th harmonics than on
+    the fundamental (the shipped church organ: 8% on the fundamental, 52% / 35% on the 2nd / 4th). In
+    power, ``power * a_1 + sum_k a_k * power(f / k)`` for ``k`` in ``harmonics``: each band also receives
+    the power found at ``1/k`` of its frequency, with ``a_1`` drawn from ``fundamental`` and each ``a_k``
+    from ``[0, 1]``, then scaled so the clip keeps its total power. Colour (with ``colour_probability``):
+    a tilt of ``tilt_db`` from the lowest band to the highest (linear in the band's pitch), and half of
+    the time a low-pass (a 4th-order roll-off, -24 dB an octave, above a cutoff drawn from
+    ``low_pass_hz``): bass-cut or treble-cut EQ, a dull microphone, an 8 kHz or MP3 file. Parameters are
+    drawn uniformly from ``generator``; as :func:`room_and_noise`, a training augmentation tested against
+    real renders and filters by ``benchmarks/reference_robustness.py``.
+
+        >>> overtones_and_colour(torch.full((128, 100), -30.0), torch.Generator().manual_seed(0)).shape
+        torch.Size([128, 100])
+    """
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=generator))
+
+    n_mels = mel.shape[-2]
+    floor = float(mel.min())
+    power = torch.pow(10.0, mel.double() / 10.0)  # (n_mels, frames)
+    if float(torch.rand((), generator=generator)) < overtone_probability:
+        mixed = power * uniform(*fundamental)
+        for k in harmonics:
+            low, high, weight = _harmonic_taps(n_mels, k, sample_rate)
+            shifted = power[low] * (1 - weight[:, None]) + power[high] * weight[:, None]  # (n_mels, frames)
+            shifted[weight < 0] = 0.0
+            mixed = mixed + uniform(0.0, 1.0) * shifted
+        power = mixed * (power.sum() / mixed.sum().clamp_min(1e-30))
+    if float(torch.rand((), generator=generator)) < colour_probability:
+        centres = torch.from_numpy(librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=sample_rate / 2)[1:-1].copy())
+        gain_db = torch.linspace(0.0, 1.0, n_mels, dtype=power.dtype) * uniform(*tilt_db)  # (n_mels,)
+        if float(torch.rand((), generator=generator)) < 0.5:
+            cutoff = uniform(*low_pass_hz)
+            gain_db = gain_db - 10.0 * torch.log10(1.0 + (centres / cutoff) ** 8)  # |H|^2 of a 4th-order roll-off
+        power = power * torch.pow(10.0, gain_db / 10.0)[:, None]
+    return (10.0 * torch.log10(power.clamp_min(1e-30))).clamp_min(floor).to(mel.dtype)

@@ -43,9 +43,11 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 # and 0.672 greedy. Sampling (T > 0) stays an option for variety.
 TRANSFER_TEMPERATURE = 0.0
 
-# Seconds per mel frame at audio.mel's defaults (hop 512 samples at 22,050 Hz): what the recogniser and the
-# reference augmentations need to turn seconds into frames without importing the audio stack.
-MEL_HOP_SECONDS = 512 / 22050
+# The rate every reference is rendered or resampled at before its mel (audio.mel's default), and seconds per
+# mel frame (hop 512 samples): what the recogniser and the reference augmentations need to turn seconds into
+# frames and bands into hertz without importing the audio stack.
+SAMPLE_RATE = 22050
+MEL_HOP_SECONDS = 512 / SAMPLE_RATE
 
 # The model's musical time (mstoolkit.model.musical_time): every bar counted as 4/4 at 12 ticks per
 # quarter, so content and target times agree whatever the meter; the harmony lock reads the same clock.

@@ -834,7 +834,8 @@ class StyleBenchDataset(torch.utils.data.Dataset):
     shift in ``[-max_transpose, max_transpose]``, narrowed so every pitch stays in 0-127; the
     reference is left alone, unless asked: ``reference_timbres=K`` plays it, with probability
     ``K / (K + 1)``, by one of ``K`` redrawn sets of instruments (:func:`mstoolkit.augment.with_timbre`),
-    and ``reference_room=True`` adds a random room and noise floor (:func:`mstoolkit.augment.room_and_noise`).
+    ``reference_room=True`` adds a random room and noise floor (:func:`mstoolkit.augment.room_and_noise`), and
+    ``reference_spectrum=True`` other overtones and a colour (:func:`mstoolkit.augment.overtones_and_colour`).
     ``rebar_meters=("5/4", "7/4")`` with ``rebar_prob=p`` re-bars, with probability ``p``, a content window
     whose one meter is simple, in quarter notes or longer (4/4, 3/4, 4/2: not 6/8 or 6/4), into one of those meters
     (:func:`rebar`) before both styles are rendered, so a model meets the odd meters no corpus collection has.
@@ -863,6 +864,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         reference_tokens: bool = False,
         reference_timbres: int = 0,
         reference_room: bool = False,
+        reference_spectrum: bool = False,
         rebar_meters: Sequence[str] = (),
         rebar_prob: float = 0.0,
         identity_prob: float = 0.0,
@@ -883,6 +885,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         if not isinstance(reference_timbres, int) or reference_timbres < 0:
             raise UserError(f"reference_timbres must be an int >= 0, got {reference_timbres!r}")
         self.reference_timbres, self.reference_room = reference_timbres, reference_room
+        self.reference_spectrum = reference_spectrum
         for meter in rebar_meters:
             parse_meter(meter)
         if not 0 <= rebar_prob <= 1 or (rebar_prob > 0 and not rebar_meters):
@@ -936,6 +939,10 @@ class StyleBenchDataset(torch.utils.data.Dataset):
             from mstoolkit.augment import room_and_noise
 
             mel = room_and_noise(mel)
+        if self.reference_spectrum:  # after the room: the microphone and the file colour the room's sound too
+            from mstoolkit.augment import overtones_and_colour
+
+            mel = overtones_and_colour(mel)
         return mel
 
     def lengths(self, progress: bool = False) -> list[int]:

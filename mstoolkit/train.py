@@ -116,6 +116,9 @@ class TrainConfig:
     # without it the style encoder learns the timbre as the style (benchmarks/results/reference_robustness.md).
     reference_timbres: int = 0
     reference_room: bool = False
+    # ... and give it, in the mel domain, another instrument's overtones and another microphone's colour
+    # (augment.overtones_and_colour): timbres the pool of GM programs does not cover, at no rendering cost.
+    reference_spectrum: bool = False
     # Seen more often: "collection=N" entries (collection as in data.collection_of, e.g. "bach=3") put each
     # train triplet of that collection N times into every epoch. A fine-tune on a wide corpus can so keep
     # what an earlier model knew of one collection, without a new StyleBench build (same splits, same mels).
@@ -666,6 +669,7 @@ class Trainer:
             self._precompute_mels()
         self.train_set = StyleBenchDataset(self.bench, "train", self.tokenizer, max_tokens=self.max_tokens,
                                            reference_timbres=cfg.reference_timbres, reference_room=cfg.reference_room,
+                                           reference_spectrum=cfg.reference_spectrum,
                                            rebar_meters=cfg.rebar_meters, rebar_prob=cfg.rebar_prob,
                                            identity_prob=cfg.identity_prob,
                                            plain_content_prob=cfg.plain_content_prob)

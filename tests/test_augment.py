@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from mstoolkit.augment import HELD_OUT_PROGRAMS, TIMBRE_POOL, room_and_noise, with_timbre
+import librosa
+
+from mstoolkit.augment import HELD_OUT_PROGRAMS, TIMBRE_POOL, overtones_and_colour, room_and_noise, with_timbre
 from mstoolkit.data import StyleBenchConfig, StyleBenchDataset, build_stylebench
 from mstoolkit.piece import Note, Piece
 from pieces import make_piece
@@ -55,6 +57,49 @@ def test_room_and_noise_keeps_shape_and_floor_and_only_adds_power():
     assert torch.allclose(dry, mel, atol=1e-3)
 
 
+def _tone_mel(hz: float, n_mels: int = 128, sample_rate: int = 22050) -> tuple[torch.Tensor, np.ndarray]:
+    """A log-mel (dB) with all its power in the band nearest ``hz`` (and the -80 dB floor elsewhere)."""
+    centres = librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=sample_rate / 2)[1:-1]
+    mel = torch.full((n_mels, 50), -80.0)
+    mel[int(np.argmin(abs(centres - hz)))] = -20.0
+    return mel, centres
+
+
+def test_overtones_move_a_tones_power_to_its_harmonics_and_keep_the_clips_power():
+    mel, centres = _tone_mel(440.0)
+    g = torch.Generator().manual_seed(0)
+    out = overtones_and_colour(mel, g, overtone_probability=1.0, colour_probability=0.0, fundamental=(0.1, 0.1),
+                               harmonics=(2,))
+    assert out.shape == mel.shape and out.dtype == mel.dtype
+    loud = centres[out.mean(1) > -60]  # the bands that sound
+    assert any(abs(f - 440) < 40 for f in loud) and any(abs(f - 880) < 60 for f in loud)  # fundamental and octave
+    assert all(abs(f - 440) < 40 or abs(f - 880) < 60 for f in loud)  # nothing anywhere else
+    power = lambda m: torch.pow(10.0, m.double() / 10).sum()  # noqa: E731
+    assert torch.isclose(power(out), power(mel), rtol=1e-3)  # a timbre, not a level: same total power
+    same = overtones_and_colour(mel, g, overtone_probability=0.0, colour_probability=0.0)
+    assert torch.allclose(same, mel, atol=1e-3)
+
+
+def test_colour_tilts_and_low_passes_without_moving_power_between_bands():
+    rng = np.random.default_rng(0)
+    mel = torch.from_numpy(rng.uniform(-60, -10, (128, 100)).astype(np.float32))
+    _, centres = _tone_mel(440.0)
+    for seed in range(20):
+        out = overtones_and_colour(mel, torch.Generator().manual_seed(seed), overtone_probability=0.0,
+                                   colour_probability=1.0)
+        free = out > mel.min() + 1e-3  # (n_mels, frames) not held at the clip's floor
+        loudest = mel.argmax(1, keepdim=True)  # (n_mels, 1) each band's loudest frame, the last to reach the floor
+        gain = (out - mel).gather(1, loudest)[:, 0]  # (n_mels,) dB per band: one gain curve, the same in every frame
+        assert torch.allclose((out - mel)[free], gain[:, None].expand_as(mel)[free], atol=1e-2)
+        assert abs(float(gain[0])) < 0.1  # the tilt pivots on the lowest band
+    dull = overtones_and_colour(mel, torch.Generator().manual_seed(1), overtone_probability=0.0, colour_probability=1.0,
+                                tilt_db=(0.0, 0.0), low_pass_hz=(3000.0, 3000.0))
+    cut = (dull - mel).mean(1)
+    if float(cut.min()) < -1:  # the low-pass was drawn (half of the time): -3 dB at the cutoff, ~-24 dB an octave up
+        assert abs(float(cut[int(np.argmin(abs(centres - 3000)))]) + 3) < 0.5
+        assert float(cut[int(np.argmin(abs(centres - 6000)))]) < -20 and float(cut[int(np.argmin(abs(centres - 500)))]) > -0.1
+
+
 def test_dataset_draws_re_instrumented_references_only_when_asked(tmp_path):
     cfg = StyleBenchConfig(corpus="tiny", styles=("straight", "swing"), window_bars=2, split_fractions=(0.5, 0.25, 0.25),
                            triplets_per_window=1, eval_triplets_per_window=1, max_eval_triplets=2)
@@ -78,3 +123,10 @@ def test_dataset_draws_re_instrumented_references_only_when_asked(tmp_path):
     assert drawn == {"plain", "other"}
     with pytest.raises(ValueError, match="reference_timbres"):
         StyleBenchDataset(bench, "train", reference_timbres=-1)
+    coloured = StyleBenchDataset(bench, "train", reference_spectrum=True)
+    mels = []
+    for seed in range(8):
+        torch.manual_seed(seed)
+        mels.append(coloured[index]["reference_mel"])
+        assert mels[-1].shape == plain.shape
+    assert sum(not np.allclose(m.numpy(), plain, atol=1e-3) for m in mels) >= 4  # 3 of 4 draws change something

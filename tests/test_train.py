@@ -206,9 +206,11 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index_and_spares_the_globa
 
 def test_reference_augmentation_renders_the_extra_timbres_first_and_trains(corpus, bench, tmp_path):
     trainer = Trainer(train_config(*corpus, tmp_path / "augmented", reference_timbres=2, reference_room=True,
-                                   max_steps=2), bench=bench, progress=False)
+                                   reference_spectrum=True, max_steps=2), bench=bench, progress=False)
     assert trainer.train_set.reference_timbres == 2 and trainer.train_set.reference_room
-    assert not trainer.val_set.reference_timbres and not trainer.val_set.reference_room  # val CE on clean references
+    assert trainer.train_set.reference_spectrum
+    assert not (trainer.val_set.reference_timbres or trainer.val_set.reference_room
+                or trainer.val_set.reference_spectrum)  # val CE on clean references
     rendered = {key[:2] for key in bench._mel_paths if key[2] == 2}  # precomputed before step 1
     assert rendered == {(t.reference_id, t.style_b) for t in bench.triplets["train"]}
     items = SeededItems(trainer.train_set, seed=0)
