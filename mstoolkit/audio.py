@@ -35,9 +35,10 @@ import numpy as np
 import pretty_midi
 import torch
 
-from mstoolkit.config import SAMPLE_RATE, UserError
+from mstoolkit.config import UserError
 from mstoolkit.piece import Piece
 
+SAMPLE_RATE = 22050
 TAIL_SECONDS = 0.5  # silence appended after the last note so releases can ring out
 DB_FLOOR = -80.0  # log-mel floor: dB = 10 * log10(max(power, 10 ** (DB_FLOOR / 10))), ref = 1.0
 BACKENDS = ("midirenderer", "tinysoundfont", "fluidsynth", "sine")

@@ -43,9 +43,10 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 # and 0.672 greedy. Sampling (T > 0) stays an option for variety.
 TRANSFER_TEMPERATURE = 0.0
 
-# The rate every reference is rendered or resampled at before its mel (audio.mel's default), and seconds per
-# mel frame (hop 512 samples): what the recogniser and the reference augmentations need to turn seconds into
-# frames and bands into hertz without importing the audio stack.
+# The rate every reference is rendered or resampled at before its mel (audio.SAMPLE_RATE, which a test
+# checks against this; audio.py keeps its own line because StyleBench's mel caches are keyed by that file's
+# bytes), and seconds per mel frame (hop 512 samples): what the recogniser and the reference augmentations
+# need to turn seconds into frames and bands into hertz without importing the audio stack.
 SAMPLE_RATE = 22050
 MEL_HOP_SECONDS = 512 / SAMPLE_RATE
 

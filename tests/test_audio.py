@@ -135,8 +135,10 @@ def test_mel_shape_and_floor():
 
 
 def test_mel_hop_seconds_is_one_frame_of_the_default_mel():
-    """config.MEL_HOP_SECONDS (used where the audio stack is not imported) follows audio.mel's defaults."""
-    from mstoolkit.config import MEL_HOP_SECONDS
+    """config.MEL_HOP_SECONDS and SAMPLE_RATE (used where the audio stack is not imported) follow audio.mel's defaults."""
+    from mstoolkit.config import MEL_HOP_SECONDS, SAMPLE_RATE
+
+    assert SAMPLE_RATE == audio.SAMPLE_RATE
 
     one_second = audio.mel(np.zeros(audio.SAMPLE_RATE * 4, dtype=np.float32)).shape[1] / 4
     assert one_second == pytest.approx(1 / MEL_HOP_SECONDS, abs=0.5)
