@@ -3,7 +3,7 @@
 References the model never trained on: windows of StyleBench's *test* split pieces
 (``data_samples/stylebench/test_split_v1.json``), each rendered in one style (``--per-style`` windows
 per style, spread over the split's pieces), then perturbed as a real recording might be: other
-General-MIDI instruments, another tempo, room reverb, noise, filtering and EQ, lossy files, other
+General-MIDI instruments, another tempo, another key or register, room reverb, noise, filtering and EQ, lossy files, other
 sample rates, stereo, other lengths. Each row reports, over the same references:
 
 - ``recognized``: top-1 accuracy of :class:`mstoolkit.recognize.StyleRecognizer` (the model's own style
@@ -187,6 +187,10 @@ def music_rows(renders: Renders, folder: Path, order: list[str]) -> dict[str, Ro
             with_programs(renders.piece(ref.window, ref.style), p))
     rows["tempo x0.8"] = lambda ref: audio.render(with_tempo(renders.piece(ref.window, ref.style), 0.8))
     rows["tempo x1.2"] = lambda ref: audio.render(with_tempo(renders.piece(ref.window, ref.style), 1.2))
+    # A recording a user brings is in its own key and register; StyleBench's references are in the corpus's.
+    for label, semitones in (("key: 5 semitones down", -5), ("register: an octave down", -12),
+                             ("register: an octave up", 12)):
+        rows[label] = lambda ref, k=semitones: audio.render(renders.piece(ref.window, ref.style).transpose(k))
     rows["reverb RT60 1.5 s (DRR 0 dB)"] = lambda ref: reverb(clean(ref), rng(ref, "reverb"))
     rows["white noise, SNR 20 dB"] = lambda ref: white_noise(clean(ref), rng(ref, "noise"))
     rows["low-pass 3 kHz"] = lambda ref: low_pass(clean(ref))
