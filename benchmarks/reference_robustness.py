@@ -296,12 +296,37 @@ def heard_as(refs: list[Reference], heard: list) -> str:
     return ", ".join(f"{true} -> {said} {n}" for (true, said), n in pairs.most_common())
 
 
+def select_rows(spec: str, names: list[str]) -> set[str]:
+    """The row names ``--rows`` asks for: comma-separated names or name prefixes ("clean,reverb",
+    "instrument"). Names that contain commas ("white noise, SNR 20 dB") work too: the longest run of items
+    that names a row wins. An item that names no row stops the script, listing the rows.
+
+        >>> sorted(select_rows("clean,white noise, SNR 20 dB", ["clean", "white noise, SNR 20 dB", "white noise"]))
+        ['clean', 'white noise, SNR 20 dB']
+    """
+    items = [item.strip() for item in spec.split(",")]
+    chosen: set[str] = set()
+    i = 0
+    while i < len(items):
+        for j in range(len(items), i, -1):  # longest first
+            candidate = ", ".join(items[i:j])
+            matches = [n for n in names if n == candidate] or [n for n in names if candidate and n.startswith(candidate)]
+            if matches:
+                chosen.update(matches)
+                i = j
+                break
+        else:
+            sys.exit(f"--rows: no row is named or starts with {items[i]!r}; the rows are: {'; '.join(names)}")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="demo", help="model to test (default: the shipped demo)")
     parser.add_argument("--manifest", type=Path, default=shipped_path("stylebench", "test_split_v1.json"))
     parser.add_argument("--per-style", type=int, default=4, help="references per style (default %(default)s)")
-    parser.add_argument("--rows", default=None, help="comma-separated row names to run (default: all)")
+    parser.add_argument("--rows", default=None,
+                        help="comma-separated row names or prefixes to run, e.g. 'clean,instrument' (default: all)")
     parser.add_argument("--no-transfer", action="store_true", help="recognizer columns only (fast)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default %(default)s)")
     parser.add_argument("--confusion", action="store_true",
@@ -326,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     tmp = tempfile.TemporaryDirectory()
     rows = music_rows(renders, Path(tmp.name), order)
     negatives = not_music()
-    wanted = None if args.rows is None else [r.strip() for r in args.rows.split(",")]
+    wanted = None if args.rows is None else select_rows(args.rows, [*rows, *negatives])
     contents = [bench.render(r.content, "straight") for r in refs]
 
     if classifier is not None:  # the batched path must give what transfer() gives
