@@ -29,7 +29,6 @@ import functools
 import math
 import random
 
-import librosa
 import torch
 
 from mstoolkit.config import MEL_HOP_SECONDS, SAMPLE_RATE
@@ -103,6 +102,14 @@ def room_and_noise(mel: torch.Tensor, generator: torch.Generator | None = None, 
 
 
 @functools.lru_cache(maxsize=None)
+def _band_centres(n_mels: int, sample_rate: int) -> torch.Tensor:
+    """``(n_mels,)`` centre frequencies in Hz of the bands of ``audio.mel`` (Slaney mel, 0 Hz to Nyquist)."""
+    import librosa  # the audio stack, only when a mel is augmented
+
+    return torch.from_numpy(librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=sample_rate / 2)[1:-1].copy())
+
+
+@functools.lru_cache(maxsize=None)
 def _harmonic_taps(n_mels: int, harmonic: int, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Where band ``i``'s ``harmonic``-th overtone comes from: band ``i`` (centre ``f_i``) receives the power
     of frequency ``f_i / harmonic``, linearly interpolated between the two bands around it.
@@ -110,7 +117,7 @@ def _harmonic_taps(n_mels: int, harmonic: int, sample_rate: int) -> tuple[torch.
     Returns ``(low, high, weight)``, each ``(n_mels,)``: ``power[low] * (1 - weight) + power[high] * weight``;
     ``weight`` is ``-1`` for bands whose source lies below the lowest band (they receive nothing).
     """
-    centres = torch.from_numpy(librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=sample_rate / 2)[1:-1].copy())
+    centres = _band_centres(n_mels, sample_rate)
     source = centres / harmonic  # (n_mels,) the frequency each band's overtone is the harmonic of
     high = torch.searchsorted(centres, source).clamp(1, n_mels - 1)  # (n_mels,) first centre >= source
     low = high - 1
@@ -157,7 +164,7 @@ def overtones_and_colour(mel: torch.Tensor, generator: torch.Generator | None = 
             mixed = mixed + uniform(0.0, 1.0) * shifted
         power = mixed * (power.sum() / mixed.sum().clamp_min(1e-30))
     if float(torch.rand((), generator=generator)) < colour_probability:
-        centres = torch.from_numpy(librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=sample_rate / 2)[1:-1].copy())
+        centres = _band_centres(n_mels, sample_rate)
         gain_db = torch.linspace(0.0, 1.0, n_mels, dtype=power.dtype) * uniform(*tilt_db)  # (n_mels,)
         if float(torch.rand((), generator=generator)) < 0.5:
             cutoff = uniform(*low_pass_hz)
