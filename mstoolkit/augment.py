@@ -7,7 +7,9 @@ on it can name the style from the timbre alone; with a clarinet or an organ as t
 training side of that:
 
 * :func:`with_timbre` re-instruments a reference with programs drawn from :data:`TIMBRE_POOL` (rendered
-  by the soundfont and cached like any reference mel, see ``StyleBench.mel(..., timbre=k)``);
+  by the soundfont and cached like any reference mel, see ``StyleBench.mel(..., timbre=k)``), and
+  :func:`in_another_register` moves it by a random interval (``StyleBench.mel(..., transpose=N)``): a
+  user's recording is in its own key and register, while StyleBench plays each style in the corpus's;
 * :func:`room_and_noise` adds, in the log-mel domain, a reverberant tail and a noise floor at random
   levels: cheap enough for every training item, no audio needed;
 * :func:`overtones_and_colour` gives a reference, also in the log-mel domain, another instrument's
@@ -18,6 +20,7 @@ The programs the robustness benchmark uses as "instruments never heard in traini
 (:data:`HELD_OUT_PROGRAMS`) are kept out of the pool, so that table stays a test of generalisation.
 
     >>> piece = with_timbre(piece, seed=3)  # doctest: +SKIP
+    >>> piece = in_another_register(piece, seed=3, max_semitones=12)  # doctest: +SKIP
     >>> mel = room_and_noise(torch.from_numpy(bench.mel(window, "swing")))  # doctest: +SKIP
     >>> mel = overtones_and_colour(mel)  # doctest: +SKIP
 """
@@ -60,6 +63,29 @@ def with_timbre(piece: Piece, seed: int) -> Piece:
         new = {p: rng.choice(TIMBRE_POOL) for p in programs}
     return piece.replace(notes=[n if n.is_drum else dataclasses.replace(n, program=new[n.program])
                                 for n in piece.notes])
+
+
+def in_another_register(piece: Piece, seed: int, max_semitones: int) -> Piece:
+    """``piece`` moved by a random interval of at most ``max_semitones`` up or down (drums stay).
+
+    The interval is drawn uniformly from ``[-max_semitones, max_semitones]`` narrowed so every pitch stays
+    on the piano's keys (21-108), where the soundfont's instruments sound; a piece wider than the
+    keyboard is moved by whatever keeps it in MIDI's 0-127. The same ``seed`` always gives the same interval.
+
+        >>> in_another_register(Piece([Note(0, 12, 60)]), seed=1, max_semitones=12).notes[0].pitch  # doctest: +SKIP
+        55
+    """
+    if max_semitones < 0:
+        raise ValueError(f"max_semitones must be >= 0, got {max_semitones!r}")
+    pitches = [n.pitch for n in piece.notes if not n.is_drum]
+    if not pitches or max_semitones == 0:
+        return piece
+    low, high = min(pitches), max(pitches)
+    lowest, highest = (21, 108) if high - low <= 108 - 21 else (0, 127)
+    down, up = max(-max_semitones, lowest - low), min(max_semitones, highest - high)
+    if down > up:  # already outside the keys: leave it where it is
+        return piece
+    return piece.transpose(random.Random(seed).randint(down, up))
 
 
 def room_and_noise(mel: torch.Tensor, generator: torch.Generator | None = None, *,

@@ -546,7 +546,7 @@ class StyleBench:
     piece_splits: dict[str, str]  # piece name -> split
     triplets: dict[str, list[Triplet]]
     cache_dir: Path = field(default_factory=cache_dir)
-    _mel_paths: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (window, style, timbre) -> .npy
+    _mel_paths: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # (window, style, timbre, transpose) -> .npy
 
     @property
     def styles(self) -> tuple[str, ...]:
@@ -577,41 +577,50 @@ class StyleBench:
     def reference(self, t: Triplet) -> Piece:
         return self.render(t.reference_id, t.style_b)
 
-    def reference_mel(self, t: Triplet, timbre: int = 0) -> np.ndarray:
+    def reference_mel(self, t: Triplet, timbre: int = 0, transpose: int = 0) -> np.ndarray:
         """Log-mel ``(n_mels, frames)`` float32 of the reference's audio, cached on disk."""
-        return self.mel(t.reference_id, t.style_b, timbre)
+        return self.mel(t.reference_id, t.style_b, timbre, transpose)
 
-    def mel(self, window: str, style: str, timbre: int = 0) -> np.ndarray:
+    def mel(self, window: str, style: str, timbre: int = 0, transpose: int = 0) -> np.ndarray:
         """Log-mel ``(n_mels, frames)`` of ``window`` rendered in ``style``; cached as float16 .npy.
 
         ``timbre`` 0 plays the style's own instruments; ``k >= 1`` re-instruments the render with the
         ``k``-th draw of :func:`mstoolkit.augment.with_timbre` (seeded by the build's seed, the window and
-        the style), a training augmentation. The cache key hashes the rendered notes (programs
-        included), the audio parameters and ``audio.py``'s source, so a changed style renderer,
-        synthesizer or mel setting never serves a stale spectrogram.
+        the style), a training augmentation; ``transpose=N`` (only with ``timbre >= 1``) also moves that
+        render by the ``k``-th random interval of at most ``N`` semitones (:func:`mstoolkit.augment.in_another_register`).
+        The cache key hashes the rendered notes (programs and pitches included), the audio parameters
+        and ``audio.py``'s source, so a changed style renderer, synthesizer or mel setting never serves a
+        stale spectrogram.
         """
         from mstoolkit import audio
 
-        path = self._mel_paths.get((window, style, timbre))
+        if transpose and not timbre:
+            raise ValueError(f"transpose={transpose!r} moves a redrawn reference: it needs timbre >= 1, got {timbre!r}")
+        memo = (window, style, timbre, transpose)
+        path = self._mel_paths.get(memo)
         if path is not None:
             return np.load(path).astype(np.float32)
         piece = self.render(window, style)
         if timbre:
-            from mstoolkit.augment import with_timbre
+            from mstoolkit.augment import in_another_register, with_timbre
 
-            piece = with_timbre(piece, seed=int(_sha(self.config.seed, window, style, timbre)[:12], 16))
+            seed = int(_sha(self.config.seed, window, style, timbre)[:12], 16)
+            piece = with_timbre(piece, seed=seed)
+            if transpose:  # its own draw: the interval independent of the instruments
+                register_seed = int(_sha(self.config.seed, window, style, timbre, "register")[:12], 16)
+                piece = in_another_register(piece, seed=register_seed, max_semitones=transpose)
         c = self.config
         key = _sha(_piece_sha(piece), c.sample_rate, c.n_mels, c.hop_length, c.n_fft, DATA_VERSION,
                    _code_fingerprint("mstoolkit.audio"))[:24]
         path = self.cache_dir / "mels" / key[:2] / f"{key}.npy"
         if path.exists():
-            self._mel_paths[window, style, timbre] = path
+            self._mel_paths[memo] = path
             return np.load(path).astype(np.float32)
         wave = audio.render(piece, sample_rate=c.sample_rate)
         spec = audio.mel(wave, sample_rate=c.sample_rate, n_mels=c.n_mels, hop_length=c.hop_length, n_fft=c.n_fft)
         spec = np.asarray(spec, dtype=np.float16)  # (n_mels, frames); dB values, float16 is ample
         _write_atomic(path, _npy_bytes(spec))
-        self._mel_paths[window, style, timbre] = path
+        self._mel_paths[memo] = path
         return spec.astype(np.float32)
 
     def precompute_mels(self, split: str = "test", progress: bool = True) -> None:
@@ -834,6 +843,8 @@ class StyleBenchDataset(torch.utils.data.Dataset):
     shift in ``[-max_transpose, max_transpose]``, narrowed so every pitch stays in 0-127; the
     reference is left alone, unless asked: ``reference_timbres=K`` plays it, with probability
     ``K / (K + 1)``, by one of ``K`` redrawn sets of instruments (:func:`mstoolkit.augment.with_timbre`),
+    ``reference_transpose=N`` moves those redrawn references by up to ``N`` semitones too
+    (:func:`mstoolkit.augment.in_another_register`: register is no longer a style cue),
     ``reference_room=True`` adds a random room and noise floor (:func:`mstoolkit.augment.room_and_noise`), and
     ``reference_spectrum=True`` other overtones and a colour (:func:`mstoolkit.augment.overtones_and_colour`).
     ``rebar_meters=("5/4", "7/4")`` with ``rebar_prob=p`` re-bars, with probability ``p``, a content window
@@ -865,6 +876,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
         reference_timbres: int = 0,
         reference_room: bool = False,
         reference_spectrum: bool = False,
+        reference_transpose: int = 0,
         rebar_meters: Sequence[str] = (),
         rebar_prob: float = 0.0,
         identity_prob: float = 0.0,
@@ -886,6 +898,10 @@ class StyleBenchDataset(torch.utils.data.Dataset):
             raise UserError(f"reference_timbres must be an int >= 0, got {reference_timbres!r}")
         self.reference_timbres, self.reference_room = reference_timbres, reference_room
         self.reference_spectrum = reference_spectrum
+        if not isinstance(reference_transpose, int) or reference_transpose < 0 or (reference_transpose and not reference_timbres):
+            raise UserError(f"reference_transpose must be an int >= 0, and > 0 only with reference_timbres >= 1 (it "
+                            f"moves the redrawn references); got {reference_transpose!r} with reference_timbres={reference_timbres!r}")
+        self.reference_transpose = reference_transpose
         for meter in rebar_meters:
             parse_meter(meter)
         if not 0 <= rebar_prob <= 1 or (rebar_prob > 0 and not rebar_meters):
@@ -934,7 +950,7 @@ class StyleBenchDataset(torch.utils.data.Dataset):
     def _reference_mel(self, t: Triplet) -> torch.Tensor:
         """``(n_mels, frames)``; the timbre and room draws use torch's RNG (seeded per item in training)."""
         timbre = int(torch.randint(0, self.reference_timbres + 1, ()).item()) if self.reference_timbres else 0
-        mel = torch.from_numpy(self.bench.reference_mel(t, timbre))
+        mel = torch.from_numpy(self.bench.reference_mel(t, timbre, self.reference_transpose if timbre else 0))
         if self.reference_room:
             from mstoolkit.augment import room_and_noise
 

@@ -119,6 +119,10 @@ class TrainConfig:
     # ... and give it, in the mel domain, another instrument's overtones and another microphone's colour
     # (augment.overtones_and_colour): timbres the pool of GM programs does not cover, at no rendering cost.
     reference_spectrum: bool = False
+    # ... and move each redrawn reference (reference_timbres >= 1) by a random interval of up to N semitones
+    # (augment.in_another_register): StyleBench plays every style in the corpus's register, so without it the
+    # encoder hears register as style (an octave-down clean reference recognised 0.42, reference_robustness.md).
+    reference_transpose: int = 0
     # Seen more often: "collection=N" entries (collection as in data.collection_of, e.g. "bach=3") put each
     # train triplet of that collection N times into every epoch. A fine-tune on a wide corpus can so keep
     # what an earlier model knew of one collection, without a new StyleBench build (same splits, same mels).
@@ -189,7 +193,7 @@ class TrainConfig:
         for key in ("max_tokens", "batch_size", "grad_accum", "max_steps", "keep_checkpoints", "log_every"):
             check(getattr(self, key) >= 1, key, "an integer >= 1")
         for key in ("warmup_steps", "eval_every", "eval_samples", "eval_bench", "ckpt_every", "num_workers",
-                    "group_by_length", "reference_timbres"):
+                    "group_by_length", "reference_timbres", "reference_transpose"):
             check(getattr(self, key) >= 0, key, "an integer >= 0")
         for key in ("weight_decay", "clip", "style_loss_weight", "min_lr"):
             check(getattr(self, key) >= 0 and math.isfinite(getattr(self, key)), key, "a number >= 0")
@@ -198,6 +202,8 @@ class TrainConfig:
         check(0 <= self.beta1 < 1, "beta1", "a number in [0, 1)")
         check(0 <= self.beta2 < 1, "beta2", "a number in [0, 1)")
         check(self.style_temperature > 0, "style_temperature", "a number > 0")
+        check(not self.reference_transpose or self.reference_timbres >= 1, "reference_transpose",
+              "0 unless reference_timbres >= 1 (it moves the redrawn references)")
         check(0 < self.pitch_loss_weight < math.inf, "pitch_loss_weight", "a number > 0 (1 = plain cross-entropy)")
         check(self.eval_temperature >= 0, "eval_temperature", "a number >= 0 (0 = greedy)")
         check(self.decay in DECAYS, "decay", f"one of {DECAYS}")
@@ -504,9 +510,9 @@ class SeededItems(torch.utils.data.Dataset):
 
 
 class _MelJobs(torch.utils.data.Dataset):
-    """Item ``i`` renders (or finds cached) the mel of ``(window, style, timbre) = todo[i]``."""
+    """Item ``i`` renders (or finds cached) the mel of ``(window, style, timbre, transpose) = todo[i]``."""
 
-    def __init__(self, bench: StyleBench, todo: list[tuple[str, str, int]]) -> None:
+    def __init__(self, bench: StyleBench, todo: list[tuple[str, str, int, int]]) -> None:
         self.bench, self.todo = bench, todo
 
     def __len__(self) -> int:
@@ -670,6 +676,7 @@ class Trainer:
         self.train_set = StyleBenchDataset(self.bench, "train", self.tokenizer, max_tokens=self.max_tokens,
                                            reference_timbres=cfg.reference_timbres, reference_room=cfg.reference_room,
                                            reference_spectrum=cfg.reference_spectrum,
+                                           reference_transpose=cfg.reference_transpose,
                                            rebar_meters=cfg.rebar_meters, rebar_prob=cfg.rebar_prob,
                                            identity_prob=cfg.identity_prob,
                                            plain_content_prob=cfg.plain_content_prob)
@@ -986,8 +993,9 @@ class Trainer:
         cfg = self.config
         splits = ["train"] + (["val"] if cfg.eval_samples or cfg.eval_bench else [])
         todo = sorted({(t.reference_id, t.style_b, 0) for s in splits for t in self.bench.triplets[s]})
-        todo += sorted({(t.reference_id, t.style_b, k) for t in self.bench.triplets["train"]
-                        for k in range(1, cfg.reference_timbres + 1)})  # re-instrumented train references
+        todo = [(*job, 0) for job in todo]
+        todo += sorted({(t.reference_id, t.style_b, k, cfg.reference_transpose) for t in self.bench.triplets["train"]
+                        for k in range(1, cfg.reference_timbres + 1)})  # re-instrumented (and moved) train references
         jobs = _MelJobs(self.bench, todo[self.rank::self.world_size])
         workers = max(1, (os.cpu_count() or 1) // self.world_size) if len(jobs) >= 64 else 0
         loader = torch.utils.data.DataLoader(jobs, batch_size=None, num_workers=workers if workers > 1 else 0)

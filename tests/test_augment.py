@@ -9,7 +9,8 @@ import torch
 
 import librosa
 
-from mstoolkit.augment import HELD_OUT_PROGRAMS, TIMBRE_POOL, overtones_and_colour, room_and_noise, with_timbre
+from mstoolkit.augment import (HELD_OUT_PROGRAMS, TIMBRE_POOL, in_another_register, overtones_and_colour, room_and_noise,
+                               with_timbre)
 from mstoolkit.data import StyleBenchConfig, StyleBenchDataset, build_stylebench
 from mstoolkit.piece import Note, Piece
 from pieces import make_piece
@@ -36,6 +37,24 @@ def test_with_timbre_redraws_pitched_programs_only_and_is_seeded():
         seen[len(programs)] += 1
     assert not set(HELD_OUT_PROGRAMS) & set(TIMBRE_POOL)  # the robustness test's instruments stay unheard
     assert seen[1] > 50 and seen[2] > 50  # both a solo instrument and a melody + accompaniment pair
+
+
+def test_in_another_register_moves_pitched_notes_within_the_keys_and_is_seeded():
+    band = _band(Piece([]))  # pitches 48-76 and a hi-hat
+    shifts = collections.Counter()
+    for seed in range(300):
+        out = in_another_register(band, seed, max_semitones=12)
+        assert out == in_another_register(band, seed, max_semitones=12)
+        moved = {n.pitch - o.pitch for n, o in zip(out.notes, band.notes) if not n.is_drum}
+        assert len(moved) == 1 and abs(next(iter(moved))) <= 12  # one interval for the whole piece
+        assert [n.pitch for n in out.notes if n.is_drum] == [42] * 8  # the kit stays
+        shifts[next(iter(moved))] += 1
+    assert set(shifts) == set(range(-12, 13))  # every interval up to an octave, both ways
+    high = band.replace(notes=[Note(0, 12, 100)])
+    assert all(in_another_register(high, s, 12).notes[0].pitch <= 108 for s in range(50))  # stays on the keys
+    assert in_another_register(band, 5, max_semitones=0) == band
+    with pytest.raises(ValueError, match="max_semitones"):
+        in_another_register(band, 5, max_semitones=-1)
 
 
 def test_room_and_noise_keeps_shape_and_floor_and_only_adds_power():
@@ -123,6 +142,20 @@ def test_dataset_draws_re_instrumented_references_only_when_asked(tmp_path):
     assert drawn == {"plain", "other"}
     with pytest.raises(ValueError, match="reference_timbres"):
         StyleBenchDataset(bench, "train", reference_timbres=-1)
+    moved = bench.reference_mel(t, timbre=1, transpose=12)  # the same instruments, in another register
+    assert moved.shape == other.shape and not np.allclose(moved, other)
+    assert np.array_equal(bench.reference_mel(t, timbre=1, transpose=12), moved)
+    with pytest.raises(ValueError, match="timbre"):
+        bench.reference_mel(t, timbre=0, transpose=12)
+    with pytest.raises(ValueError, match="reference_transpose"):
+        StyleBenchDataset(bench, "train", reference_transpose=12)  # nothing redrawn to move
+    shifted = StyleBenchDataset(bench, "train", reference_timbres=1, reference_transpose=12)
+    drawn = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        m = shifted[index]["reference_mel"].numpy()
+        drawn.add("plain" if np.array_equal(m, plain) else "moved" if np.array_equal(m, moved) else "?")
+    assert drawn == {"plain", "moved"}
     coloured = StyleBenchDataset(bench, "train", reference_spectrum=True)
     mels = []
     for seed in range(8):

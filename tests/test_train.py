@@ -206,12 +206,12 @@ def test_augmentation_is_a_function_of_seed_epoch_and_index_and_spares_the_globa
 
 def test_reference_augmentation_renders_the_extra_timbres_first_and_trains(corpus, bench, tmp_path):
     trainer = Trainer(train_config(*corpus, tmp_path / "augmented", reference_timbres=2, reference_room=True,
-                                   reference_spectrum=True, max_steps=2), bench=bench, progress=False)
+                                   reference_spectrum=True, reference_transpose=7, max_steps=2), bench=bench, progress=False)
     assert trainer.train_set.reference_timbres == 2 and trainer.train_set.reference_room
-    assert trainer.train_set.reference_spectrum
+    assert trainer.train_set.reference_spectrum and trainer.train_set.reference_transpose == 7
     assert not (trainer.val_set.reference_timbres or trainer.val_set.reference_room
                 or trainer.val_set.reference_spectrum)  # val CE on clean references
-    rendered = {key[:2] for key in bench._mel_paths if key[2] == 2}  # precomputed before step 1
+    rendered = {key[:2] for key in bench._mel_paths if key[2:] == (2, 7)}  # precomputed (and moved) before step 1
     assert rendered == {(t.reference_id, t.style_b) for t in bench.triplets["train"]}
     items = SeededItems(trainer.train_set, seed=0)
     assert torch.equal(items[(0, 1)]["reference_mel"], items[(0, 1)]["reference_mel"])  # seeded per item
@@ -219,6 +219,8 @@ def test_reference_augmentation_renders_the_extra_timbres_first_and_trains(corpu
     assert trainer.step == 2 and len(trainer.history["loss"]) == 2 and all(map(math.isfinite, trainer.history["loss"]))
     with pytest.raises(UserError, match="reference_timbres"):
         train_config(*corpus, tmp_path / "bad", reference_timbres=-1)
+    with pytest.raises(UserError, match="reference_transpose"):
+        train_config(*corpus, tmp_path / "bad", reference_transpose=12)  # nothing redrawn to move
 
 
 def test_collection_repeats_put_a_collections_triplets_n_times_into_each_epoch(corpus, bench, tmp_path):
