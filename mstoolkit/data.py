@@ -604,11 +604,12 @@ class StyleBench:
         if timbre:
             from mstoolkit.augment import in_another_register, with_timbre
 
-            seed = int(_sha(self.config.seed, window, style, timbre)[:12], 16)
-            piece = with_timbre(piece, seed=seed)
+            def seed(*extra) -> int:  # one per window, style and set; the cache key hashes the result
+                return int(_sha(self.config.seed, window, style, timbre, *extra)[:12], 16)
+
+            piece = with_timbre(piece, seed=seed())
             if transpose:  # its own draw: the interval independent of the instruments
-                register_seed = int(_sha(self.config.seed, window, style, timbre, "register")[:12], 16)
-                piece = in_another_register(piece, seed=register_seed, max_semitones=transpose)
+                piece = in_another_register(piece, seed=seed("register"), max_semitones=transpose)
         c = self.config
         key = _sha(_piece_sha(piece), c.sample_rate, c.n_mels, c.hop_length, c.n_fft, DATA_VERSION,
                    _code_fingerprint("mstoolkit.audio"))[:24]

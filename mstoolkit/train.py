@@ -992,8 +992,7 @@ class Trainer:
 
         cfg = self.config
         splits = ["train"] + (["val"] if cfg.eval_samples or cfg.eval_bench else [])
-        todo = sorted({(t.reference_id, t.style_b, 0) for s in splits for t in self.bench.triplets[s]})
-        todo = [(*job, 0) for job in todo]
+        todo = sorted({(t.reference_id, t.style_b, 0, 0) for s in splits for t in self.bench.triplets[s]})
         todo += sorted({(t.reference_id, t.style_b, k, cfg.reference_transpose) for t in self.bench.triplets["train"]
                         for k in range(1, cfg.reference_timbres + 1)})  # re-instrumented (and moved) train references
         jobs = _MelJobs(self.bench, todo[self.rank::self.world_size])
