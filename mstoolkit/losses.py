@@ -6,6 +6,7 @@ used through its ``net`` and ``embed``, so this module does not import the model
     >>> style_loss(features_a, features_b)          # (B, C, N) each -> scalar  # doctest: +SKIP
     >>> style_contrastive_loss(style_vectors, style_labels)  # doctest: +SKIP
     >>> grams = gram_matrices(model.style_encoder, mel)   # one (C, C) array per stage
+    >>> token_cross_entropy_sum(logits, ids[:, 1:], chunk=4096)   # summed, 4096 targets at a time  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -132,3 +134,45 @@ def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: int
                          f"{tuple(logits.shape)} and {tuple(targets.shape)}")
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),  # (B*T, V), (B*T,)
                            ignore_index=pad_id, label_smoothing=label_smoothing)
+
+
+def token_cross_entropy_sum(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0,
+                            token_weights: torch.Tensor | None = None, chunk: int = 0) -> torch.Tensor:
+    """``sum_i w[target_i] * CE_i`` over the non-pad targets of ``logits (B, T, V)`` and ``targets (B, T)``,
+    in float32 (``token_weights (V,)``: a weight per target id; None: all 1).
+
+    ``chunk > 0`` computes it ``chunk`` target tokens (rows of the flattened ``(B*T, V)`` logits) at a
+    time: each chunk's float32 copy of the logits is made, reduced and freed before the next, and made
+    again in backward (activation checkpointing), so the float32 ``(B*T, V)`` copy that cross-entropy
+    takes of bf16 logits never exists whole (at ``base``, 32 x 1024 targets, that copy and the
+    log-softmax saved for backward are 97 MiB each with REMI's 777 ids). The value and the
+    gradients equal ``chunk=0``'s up to float rounding (only the order of the sum differs); the cost is
+    one more log-softmax per chunk in backward.
+
+        >>> token_cross_entropy_sum(torch.zeros(1, 3, 4), torch.tensor([[1, 2, 0]]), chunk=2)  # 2 x log(4)
+        tensor(2.7726)
+    """
+    if logits.dim() != 3 or logits.shape[:2] != targets.shape:
+        raise ValueError(f"token_cross_entropy_sum: expected logits (B, T, V) and targets (B, T), got "
+                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
+    if not isinstance(chunk, int) or chunk < 0:
+        raise ValueError(f"token_cross_entropy_sum: chunk must be an integer >= 0 (0 = all at once), got {chunk!r}")
+    flat_logits = logits.reshape(-1, logits.size(-1))  # (N, V), N = B*T: a view when logits are contiguous
+    flat_targets = targets.reshape(-1)  # (N,)
+
+    def part(piece: torch.Tensor, piece_targets: torch.Tensor) -> torch.Tensor:
+        each = F.cross_entropy(piece.float(), piece_targets, ignore_index=pad_id, reduction="none")  # (n,); 0 at pad
+        if token_weights is not None:
+            each = each * token_weights[piece_targets]
+        return each.sum()
+
+    if chunk == 0 or chunk >= len(flat_targets):
+        return part(flat_logits, flat_targets)
+    # Recompute in backward only when there is one: under no_grad (validation) the chunks are just summed.
+    recompute = torch.is_grad_enabled() and logits.requires_grad
+    # split, not slicing: its backward concatenates the chunks' gradients once, where each slice's backward
+    # would write its chunk into a zero tensor of the full (N, V) size.
+    sums = [checkpoint(part, piece, piece_targets, use_reentrant=False, preserve_rng_state=False)
+            if recompute else part(piece, piece_targets)
+            for piece, piece_targets in zip(flat_logits.split(chunk), flat_targets.split(chunk))]
+    return torch.stack(sums).sum()

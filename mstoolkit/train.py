@@ -55,7 +55,7 @@ from mstoolkit.checkpoint import (LATEST_NAME, LOG_NAME, STATE_NAME, STEP_KEYS, 
 from mstoolkit.config import (TRANSFER_TEMPERATURE, UserError, coerce, field_types, from_dict, plain, split_overrides,
                               unknown_key)
 from mstoolkit.data import StyleBench, StyleBenchConfig, StyleBenchDataset, build_stylebench, collate, parse_meter
-from mstoolkit.losses import style_contrastive_loss, token_cross_entropy
+from mstoolkit.losses import style_contrastive_loss, token_cross_entropy, token_cross_entropy_sum
 from mstoolkit.model import PRESETS, ModelConfig, MusicStyleTransformer
 from mstoolkit.tokenizer import RemiTokenizer
 
@@ -110,6 +110,11 @@ class TrainConfig:
     # target and hold the notes a listener checks; rhythm tokens dominate a plain mean (round 3 of
     # benchmarks/results/stylebench_keep_the_piece.md). The logged training loss is the weighted one.
     pitch_loss_weight: float = 1.0
+    # Cross-entropy over the vocabulary in chunks of this many target tokens (0: all at once). Each chunk's
+    # float32 copy of the logits is made, used and dropped in turn (and made again in backward), so the
+    # float32 (B*T, V) copy never exists whole: less memory on a GPU, room for a larger micro-batch. Same
+    # loss and gradients up to float rounding (losses.token_cross_entropy_sum; benchmarks/profile_step.py).
+    loss_chunk: int = 0
     # Reference augmentation (train split only; mstoolkit.augment): play each reference, with probability
     # K / (K + 1), by one of K redrawn sets of GM instruments (K more cached mels per reference), and add a
     # random room and noise floor in the mel domain. StyleBench gives every style fixed instruments, so
@@ -205,6 +210,7 @@ class TrainConfig:
         check(not self.reference_transpose or self.reference_timbres >= 1, "reference_transpose",
               "0 unless reference_timbres >= 1 (it moves the redrawn references)")
         check(0 < self.pitch_loss_weight < math.inf, "pitch_loss_weight", "a number > 0 (1 = plain cross-entropy)")
+        check(self.loss_chunk >= 0, "loss_chunk", "an integer >= 0 (target tokens per cross-entropy chunk; 0 = off)")
         check(self.eval_temperature >= 0, "eval_temperature", "a number >= 0 (0 = greedy)")
         check(self.decay in DECAYS, "decay", f"one of {DECAYS}")
         check(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
@@ -533,13 +539,16 @@ class TrainingObjective(nn.Module):
     share a style). The path is :meth:`MusicStyleTransformer.forward`'s, keeping the style vectors.
     ``token_weights`` ``(V,)``: a weight per target token id in that sum (None: all 1), e.g. more
     weight on Pitch tokens (``TrainConfig.pitch_loss_weight``); ``weighted=False`` gives the plain sum
-    (validation, so val losses stay comparable across weights).
+    (validation, so val losses stay comparable across weights). ``loss_chunk > 0``: the cross-entropy is
+    taken that many target tokens at a time (``TrainConfig.loss_chunk``, :func:`token_cross_entropy_sum`).
     """
 
     def __init__(self, model: MusicStyleTransformer, style_loss_weight: float = 0.0,
-                 style_temperature: float = 0.1, token_weights: torch.Tensor | None = None) -> None:
+                 style_temperature: float = 0.1, token_weights: torch.Tensor | None = None,
+                 loss_chunk: int = 0) -> None:
         super().__init__()
         self.model, self.style_loss_weight, self.style_temperature = model, style_loss_weight, style_temperature
+        self.loss_chunk = loss_chunk
         self.register_buffer("token_weights", token_weights, persistent=False)
 
     def forward(self, content_ids: torch.Tensor, reference_mel: torch.Tensor, target_ids: torch.Tensor,
@@ -549,7 +558,10 @@ class TrainingObjective(nn.Module):
         memory, memory_mask = model.encode(content_ids, style)  # (B, S, d_model)
         logits = model.next_token_logits(target_ids[:, :-1], memory, memory_mask, content_ids)  # (B, T - 1, V)
         targets = target_ids[:, 1:]  # (B, T - 1)
-        if self.token_weights is None or not weighted:
+        if self.loss_chunk:  # the float32 (B*(T-1), V) logits never whole: see TrainConfig.loss_chunk
+            token_sum = token_cross_entropy_sum(logits, targets, pad_id=pad, chunk=self.loss_chunk,
+                                                token_weights=self.token_weights if weighted else None)
+        elif self.token_weights is None or not weighted:
             token_sum = token_cross_entropy(logits, targets, pad_id=pad) * targets.ne(pad).sum()
         else:  # sum over tokens of weight(target) * cross-entropy; pad has weight 0 through ignore_index
             each = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
@@ -560,6 +572,34 @@ class TrainingObjective(nn.Module):
         if self.style_loss_weight > 0 and int(same.sum()) > len(style_labels):  # some pair shares a style
             style_term = style_contrastive_loss(style, style_labels, temperature=self.style_temperature)
         return token_sum, style_term
+
+
+def pitch_token_weights(cfg: TrainConfig, tokenizer: Any, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """The ``token_weights (V,)`` of :class:`TrainingObjective` for ``cfg.pitch_loss_weight``: that weight on
+    the tokenizer's Pitch ids, 1 elsewhere; None when the weight is 1 (the plain cross-entropy).
+
+        >>> pitch_token_weights(TrainConfig(pitch_loss_weight=3.0), RemiTokenizer()).unique().tolist()
+        [1.0, 3.0]
+    """
+    if cfg.pitch_loss_weight == 1.0:
+        return None
+    is_pitch = torch.tensor([t == "Pitch" for t in tokenizer.token_types])  # (V,)
+    return torch.where(is_pitch, cfg.pitch_loss_weight, 1.0).to(device)  # (V,)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device | str = "cpu") -> torch.optim.AdamW:
+    """The trainer's AdamW: ``cfg.lr``, betas and weight decay on matrices only (not on biases and norms);
+    the fused kernel on CUDA.
+
+        >>> make_optimizer(torch.nn.Linear(2, 2), TrainConfig()).param_groups[1]["weight_decay"]   # the bias
+        0.0
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]  # matrices, embeddings, convolutions
+    no_decay = [p for p in params if p.dim() < 2]  # biases, norms
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    extra = {"fused": True} if torch.device(device).type == "cuda" else {}
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **extra)
 
 
 # ----------------------------------------------------------------------------- distributed
@@ -654,11 +694,9 @@ class Trainer:
         self.max_tokens = min(cfg.max_tokens, self.model.config.max_len)
         if cfg.compile:
             self.model.compile_blocks()
-        token_weights = None
-        if cfg.pitch_loss_weight != 1.0:
-            is_pitch = torch.tensor([t == "Pitch" for t in self.tokenizer.token_types])  # (V,)
-            token_weights = torch.where(is_pitch, cfg.pitch_loss_weight, 1.0).to(self.device)  # (V,)
-        self.objective = TrainingObjective(self.model, cfg.style_loss_weight, cfg.style_temperature, token_weights)
+        self.objective = TrainingObjective(self.model, cfg.style_loss_weight, cfg.style_temperature,
+                                           pitch_token_weights(cfg, self.tokenizer, self.device),
+                                           loss_chunk=cfg.loss_chunk)
         self.ddp = None
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -970,13 +1008,7 @@ class Trainer:
         self.model.load_state_dict(theirs)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        decay = [p for p in params if p.dim() >= 2]  # matrices, embeddings, convolutions
-        no_decay = [p for p in params if p.dim() < 2]  # biases, norms
-        groups = [{"params": decay, "weight_decay": self.config.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
-        extra = {"fused": True} if self.device.type == "cuda" else {}
-        return torch.optim.AdamW(groups, lr=self.config.lr, betas=(self.config.beta1, self.config.beta2), **extra)
+        return make_optimizer(self.model, self.config, self.device)
 
     def _build_bench(self) -> StyleBench:
         build = lambda: build_stylebench(self.config.data, self.config.cache_dir,  # noqa: E731
