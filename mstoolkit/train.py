@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 import torch.distributed as dist
 import torch.nn as nn
 
@@ -558,15 +557,12 @@ class TrainingObjective(nn.Module):
         memory, memory_mask = model.encode(content_ids, style)  # (B, S, d_model)
         logits = model.next_token_logits(target_ids[:, :-1], memory, memory_mask, content_ids)  # (B, T - 1, V)
         targets = target_ids[:, 1:]  # (B, T - 1)
-        if self.loss_chunk:  # the float32 (B*(T-1), V) logits never whole: see TrainConfig.loss_chunk
-            token_sum = token_cross_entropy_sum(logits, targets, pad_id=pad, chunk=self.loss_chunk,
-                                                token_weights=self.token_weights if weighted else None)
-        elif self.token_weights is None or not weighted:
+        weights = self.token_weights if weighted else None  # (V,) or None
+        if self.loss_chunk or weights is not None:  # sum of weight(target) * CE, in chunks if loss_chunk > 0
+            token_sum = token_cross_entropy_sum(logits, targets, pad_id=pad, token_weights=weights,
+                                                chunk=self.loss_chunk)
+        else:
             token_sum = token_cross_entropy(logits, targets, pad_id=pad) * targets.ne(pad).sum()
-        else:  # sum over tokens of weight(target) * cross-entropy; pad has weight 0 through ignore_index
-            each = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1),
-                                   ignore_index=pad, reduction="none")  # (B*(T-1),)
-            token_sum = (each * self.token_weights[targets.reshape(-1)]).sum()
         style_term = torch.zeros((), device=style.device)
         same = style_labels[:, None] == style_labels[None, :]  # (B, B)
         if self.style_loss_weight > 0 and int(same.sum()) > len(style_labels):  # some pair shares a style
