@@ -363,9 +363,15 @@ def _add_config_keys(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     keys starting with ``prefix`` only. Values are parsed and checked by TrainConfig."""
     import typing
 
+    from mstoolkit.config import field_comments
+    from mstoolkit.data import StyleBenchConfig
+    from mstoolkit.model import ModelConfig
     from mstoolkit.train import TrainConfig
 
     defaults = TrainConfig.preset("tiny").to_dict()
+    # each flag's help is the comment beside its field in the source (written once, there)
+    comments = {"": field_comments(TrainConfig), "data": field_comments(StyleBenchConfig),
+                "model": field_comments(ModelConfig)}
     group = parser.add_argument_group("config keys" if not prefix else "StyleBench keys",
                                       "override the preset / config file; lists are comma-separated")
     for key, tp in TrainConfig.keys().items():
@@ -379,7 +385,8 @@ def _add_config_keys(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         if tp is bool:
             kwargs.update(nargs="?", const="true")
         options = [shown] + ([f"--{key}"] if f"--{key}" != shown else [])
-        group.add_argument(shown, help=f"default: {default}", **kwargs)
+        said = comments[head].get(tail, "").rstrip(".").replace("%", "%%")  # argparse formats help with %
+        group.add_argument(shown, help=f"{said} (default: {default})" if said else f"default: {default}", **kwargs)
         for alias in options[1:]:
             group.add_argument(alias, help=argparse.SUPPRESS, **kwargs)
 

@@ -26,8 +26,14 @@ catches it.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import inspect
+import io
+import re
+import textwrap
+import tokenize
 import types
 import typing
 from typing import Any, Mapping, Sequence, TypeVar, Union
@@ -63,6 +69,47 @@ class UserError(ValueError):
 def field_types(cls: type) -> dict[str, Any]:
     """``{field name: type}`` of a dataclass, its string annotations resolved."""
     return typing.get_type_hints(cls)
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """The first sentence of the comment that explains each field of a dataclass in its source (``""``
+    where there is none): the help text of the field's command-line flag, so it is written once.
+
+    A field's comment is the one after it on its line (with any indented ``#`` lines that continue it), or
+    else the block of ``#`` lines just above it, which also covers the fields right below that have none
+    of their own (``reference_timbres`` and ``reference_room`` share one block).
+
+        >>> from mstoolkit.data import StyleBenchConfig
+        >>> field_comments(StyleBenchConfig)["min_notes"]
+        'windows with fewer notes are skipped'
+    """
+    source = textwrap.dedent(inspect.getsource(cls))
+    body = ast.parse(source).body[0].body
+    fields = {s.lineno: s.target.id for s in body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
+    inline: dict[int, str] = {}  # line -> a comment after code on that line
+    alone: dict[int, str] = {}  # line -> a comment on a line of its own
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            (inline if tok.line[:tok.start[1]].strip() else alone)[tok.start[0]] = tok.string[1:]
+    for line in sorted(inline):  # indented "#" lines right below continue a comment after code
+        follow = line + 1
+        while alone.get(follow, "").startswith("  "):
+            inline[line] += " " + alone.pop(follow)
+            follow += 1
+    comments: dict[str, str] = {}
+    shared = ""  # a block above fields that have no comment of their own
+    for line in sorted(fields):
+        block, above = [], line - 1
+        while above in alone:
+            block.insert(0, alone[above])
+            above -= 1
+        if block or above not in fields:  # a new block, or a blank line / other code: the old one ends
+            shared = " ".join(block)
+        text = " ".join(inline.get(line, shared).split())
+        if line in inline:
+            shared = ""
+        comments[fields[line]] = re.split(r"(?<=\.)\s+(?=[A-Z])", text)[0]
+    return comments
 
 
 def unknown_key(key: str, valid: Sequence[str], what: str = "unknown config key",

@@ -485,16 +485,17 @@ class StyleBenchConfig:
 
     corpus: str = "bach/chorales"  # a music21 corpus query or a folder of MIDI files
     styles: tuple[str, ...] | None = None  # None: every registered style (styles.list_styles())
-    window_bars: int = 4
+    window_bars: int = 4  # bars per content window (one training item)
     min_notes: int = 8  # windows with fewer notes are skipped
-    max_windows_per_piece: int | None = None
+    max_windows_per_piece: int | None = None  # None: every window of every piece
     limit: int | None = None  # read at most this many pieces from the corpus
     seed: int = 0  # drives the split, the triplet sampling and the style renderers
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, val, test shares, split by piece
     triplets_per_window: int = 8  # train: distinct (style A, style B) pairs drawn per content window
     eval_triplets_per_window: int = 3  # val/test: the same, kept apart so train settings never move the test split
     max_eval_triplets: int | None = 300  # cap on val/test triplets: `mstoolkit bench` stays a few minutes
     max_transpose: int = 5  # train augmentation: a shift in [-5, 5] semitones (0 disables)
+    # The reference's mel spectrogram (mstoolkit.audio.mel): sample rate, bands, hop and FFT size.
     sample_rate: int = 22050
     n_mels: int = 128
     hop_length: int = 512

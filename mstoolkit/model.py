@@ -68,17 +68,17 @@ class ModelConfig:
     vocab_size: int = 512  # set to tokenizer.vocab_size
     d_content: int = 256  # content token embedding width
     d_style: int = 128  # style vector width
-    n_heads: int = 8
-    n_enc_layers: int = 6
-    n_dec_layers: int = 6
+    n_heads: int = 8  # attention heads per layer
+    n_enc_layers: int = 6  # content encoder layers
+    n_dec_layers: int = 6  # target decoder layers
     max_len: int = 4096  # longest content or target sequence (sizes the rotary tables)
-    dropout: float = 0.0
+    dropout: float = 0.0  # dropout rate on attention weights and residual branches (training only)
     n_mels: int = 128  # mel bands of the style reference (mstoolkit.audio.mel default)
     conditioning: str = "concat"  # "concat": [content, style] at the encoder input (the seed);
     #                               "adaln": style -> scale/shift of every encoder LayerNorm
     d_ff: int | None = None  # MLP hidden width; None: 4 * d_model
     style_channels: tuple[int, ...] = (32, 64, 128)  # CNN channels of the style encoder (the seed's)
-    pad_id: int = 0
+    pad_id: int = 0  # id of the padding token (ignored by attention and the loss)
     activation_checkpointing: bool = False  # recompute block activations in backward (long sequences)
     # Beat grid (off while n_positions is 0): learned embeddings of each token's bar number (modulo
     # grid_bars) and its position in the bar, read from the ids and added to the content and target
@@ -109,9 +109,9 @@ class ModelConfig:
     # The Program and Duration ids (for the content notes' lengths) come from the tokenizer.
     pitch_hints: bool = False
     program_id: int = -1  # id of the first Program token
-    n_programs: int = 0
+    n_programs: int = 0  # number of Program tokens
     duration_id: int = -1  # id of Duration_1 (Duration_d is duration_id + d - 1)
-    n_durations: int = 0
+    n_durations: int = 0  # number of Duration tokens
 
     def __post_init__(self) -> None:
         self.style_channels = tuple(self.style_channels)  # JSON gives a list

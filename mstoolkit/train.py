@@ -100,8 +100,8 @@ class TrainConfig:
     decay: str = "cosine"  # "cosine", "linear" or "constant" decay from lr to min_lr over the remaining steps
     max_steps: int = 2000  # optimizer steps
     weight_decay: float = 0.1  # AdamW, on matrices only (not on biases and norms)
-    beta1: float = 0.9
-    beta2: float = 0.95
+    beta1: float = 0.9  # AdamW's decay of its gradient average
+    beta2: float = 0.95  # AdamW's decay of its squared-gradient average
     clip: float = 1.0  # max global gradient norm (0: no clipping)
     style_loss_weight: float = 0.1  # weight of the style-contrastive loss (0: off; the ablation flag)
     style_temperature: float = 0.1  # temperature of the style-contrastive loss
@@ -150,7 +150,7 @@ class TrainConfig:
     ckpt_every: int = 100  # steps between checkpoints (0: only at the end)
     keep_checkpoints: int = 2  # checkpoint folders kept (the newest)
     log_every: int = 1  # steps between lines in log.jsonl and progress updates
-    seed: int = 0
+    seed: int = 0  # model initialisation, batch order and augmentation draws
     device: str = "auto"  # "auto" (cuda, else mps, else cpu), "cpu", "cuda", "cuda:1", "mps"
     precision: str = "auto"  # "auto" (bf16 on CUDA where supported, else fp16 on CUDA, else fp32), "fp32", "bf16", "fp16"
     activation_checkpointing: bool = False  # recompute block activations in backward (less memory)

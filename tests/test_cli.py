@@ -66,6 +66,15 @@ def test_every_command_has_help(command, capsys):
     assert f"usage: mstoolkit {command}" in capsys.readouterr().out
 
 
+def test_train_help_explains_each_config_key_with_the_comment_in_its_source(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "--lr FLOAT peak learning rate, reached after warm-up (default: 0.001)" in out
+    assert "--data.min-notes INT windows with fewer notes are skipped (default: 8)" in out
+    assert "--reference-transpose INT ... and move each redrawn reference" in out
+
+
 def test_top_level_help_lists_the_commands_without_importing_torch():
     code = ("import sys; from mstoolkit import cli\n"
             "try: cli.main(['--help'])\nexcept SystemExit: pass\n"

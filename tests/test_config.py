@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from mstoolkit.config import UserError, coerce, from_dict, plain, split_overrides
+from mstoolkit.config import UserError, coerce, field_comments, from_dict, plain, split_overrides
 from mstoolkit.data import StyleBenchConfig
+from mstoolkit.model import ModelConfig
 from mstoolkit.tokenizer import TokenizerConfig
 from mstoolkit.train import TrainConfig
 
@@ -78,3 +79,31 @@ def test_split_overrides_routes_dotted_keys():
 
 def test_plain_turns_tuples_into_lists():
     assert plain({"a": (1, (2, 3)), "b": [("x",)]}) == {"a": [1, [2, 3]], "b": [["x"]]}
+
+
+@dataclass
+class _Commented:
+    rate: float = 0.1  # how fast it goes. More detail that --help leaves out
+    # Two fields share this block: the first sentence
+    # runs over two lines. A second sentence stays out.
+    first: int = 0
+    second: int = 0
+    third: int = 0  # its own comment
+    #                 continued on an indented line
+    fourth: int = 0
+
+    bare: int = 0
+    after_blank: str = "x # not a comment"
+
+
+def test_field_comments_take_each_fields_first_sentence_from_the_source():
+    comments = field_comments(_Commented)
+    assert comments["rate"] == "how fast it goes."
+    assert comments["first"] == comments["second"] == "Two fields share this block: the first sentence runs over two lines."
+    assert comments["third"] == "its own comment continued on an indented line"
+    # a field with an inline comment ends the shared block; so does a blank line
+    assert comments["fourth"] == comments["bare"] == comments["after_blank"] == ""
+    # every config key `mstoolkit train --help` lists has its comment to show
+    classes = {"": TrainConfig, "data": StyleBenchConfig, "model": ModelConfig}
+    missing = [key for key in TrainConfig.keys() if not field_comments(classes[key.rpartition(".")[0]])[key.rpartition(".")[2]]]
+    assert not missing, missing
