@@ -32,8 +32,8 @@ demo: $(VENV)/.installed-core  ## the main job: a real run on a shipped sample (
 # The shipped demo checkpoints retrained from scratch, with the commands of their READMEs, on two CPU
 # threads: demo (the chorales, 4,000 steps), then demo_v2 from it (StyleBench v2 with reference
 # augmentation: 2,500 steps, then 3,000 more with the chorales three times an epoch, 40% of the windows
-# re-barred into one of fourteen meters, Pitch tokens weighted 3x and a tenth of the items asking for
-# their own notes back). Interrupted? Run it
+# re-barred into one of fourteen meters, Pitch tokens weighted 3x, a tenth of the items asking for
+# their own notes back, and the redrawn references moved up to an octave). Interrupted? Run it
 # again: a stage whose folder exists resumes from its last checkpoint. Compare with `mstoolkit bench`.
 RUNS  ?= runs
 TRAIN := OMP_NUM_THREADS=2 $(PY) -m mstoolkit.cli train --config tiny --model.dropout 0 --model.time_bias true \
@@ -48,7 +48,8 @@ demo-models: $(VENV)/.installed-core  ## retrain demo and demo_v2 from scratch i
 		--max-steps 2500 $(call resume,demo_v2_a)
 	$(TRAIN) --out $(RUNS)/demo_v2 --init-from $(RUNS)/demo_v2_a $(V2) --collection-repeats bach=3 \
 		--rebar-meters 2/4,5/4,6/4,7/4,9/4,11/4,3/8,5/8,6/8,7/8,9/8,11/8,12/8,13/8 --rebar-prob 0.4 \
-		--pitch-loss-weight 3 --identity-prob 0.1 --lr 3e-4 --min-lr 3e-5 --warmup-steps 50 --max-steps 3000 \
+		--pitch-loss-weight 3 --identity-prob 0.1 --reference-transpose 12 --lr 3e-4 --min-lr 3e-5 \
+		--warmup-steps 50 --max-steps 3000 \
 		$(call resume,demo_v2)
 
 test: $(VENV)/.installed-test  ## the whole test suite (library, widgets, notebooks, browser)
