@@ -20,9 +20,9 @@ PACKAGE = "mstoolkit.data_samples"
 
 # The shipped checkpoint every entry point opens when none is named: the CLI's demo, transfer and studio,
 # LiveSession and the widgets (one place, so a better model is one line away). demo_v2 (the demo trained
-# further on StyleBench v2, redrawn reference instruments and rooms, and re-barred meters) is better than
-# the chorale-only demo on the chorales (v1 test note F1 0.764 vs 0.665) and far better on other
-# music, other meters and recorded references: data_samples/checkpoints/demo_v2/README.md.
+# further on StyleBench v2, redrawn reference instruments, rooms and registers, and re-barred meters) is
+# better than the chorale-only demo on the chorales (v1 test note F1 0.764 vs 0.668) and far better on
+# other music, other meters and recorded references: data_samples/checkpoints/demo_v2/README.md.
 DEFAULT_MODEL = "demo_v2"
 
 
