@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import functools
 import inspect
 import io
 import re
@@ -71,6 +72,7 @@ def field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+@functools.lru_cache(maxsize=None)  # one read of the source per class
 def field_comments(cls: type) -> dict[str, str]:
     """The first sentence of the comment that explains each field of a dataclass in its source (``""``
     where there is none): the help text of the field's command-line flag, so it is written once.
